@@ -1,0 +1,32 @@
+"""fastconv: fast convolution on the CPU for numpy arrays.
+
+conv1d/2d/3d and conv_transpose1d/2d/3d follow torch.nn.functional's names, argument order and
+weight shapes; ``Convolution`` is a reusable plan that packs its weights once.
+"""
+
+from ._api import (
+    Convolution,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
+from ._config import load_blas as _load_blas
+from ._config import show_config
+
+__version__ = "0.1.0"
+
+_load_blas()
+
+__all__ = [
+    "Convolution",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "show_config",
+]

@@ -1,0 +1,32 @@
+/* The interface every convolution engine implements. The plan owns one state per engine (packed
+ * weights, or nothing) and hands each execution everything in one fc_engine_call. */
+#ifndef FASTCONV_API_ENGINE_H
+#define FASTCONV_API_ENGINE_H
+
+#include "api/problem.h"
+
+typedef struct fc_engine_call {
+  const fc_problem *problem;
+  const void *weight; /* torch layout, as the plan received it */
+  const void *bias;   /* NULL when the layer has none */
+  const void *state;  /* what prepare() made, or NULL */
+  const void *input;
+  void *output;
+  int num_threads;
+} fc_engine_call;
+
+typedef struct fc_engine {
+  fc_algorithm algorithm;
+  /* NULL when the engine can run the layer, else why not. */
+  const char *(*unsupported_reason)(const fc_conv_params *params);
+  /* Optional: packs the weights once per plan; reports the bytes it holds. */
+  fc_status (*prepare)(const fc_conv_params *params, const void *weight, void **state,
+                       int64_t *bytes);
+  fc_status (*execute)(const fc_engine_call *call);
+  void (*release)(void *state);
+} fc_engine;
+
+extern const fc_engine fc_engine_direct;
+extern const fc_engine fc_engine_im2col;
+
+#endif

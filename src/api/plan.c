@@ -1,0 +1,187 @@
+/* Plans: the weights of one layer, packed for the engines that may run it, and the choice of
+ * engine for each execution. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/engine.h"
+
+/* Best first: auto selection and show_config() list them in this order. */
+static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col};
+#define FC_ENGINE_COUNT ((int)(sizeof registry / sizeof registry[0]))
+
+struct fc_plan {
+  fc_conv_params params;
+  fc_algorithm requested;
+  void *weight, *bias; /* owned copies; bias may be NULL */
+  int64_t bytes;       /* everything the plan holds */
+  const fc_engine *engines[FC_ENGINE_COUNT];
+  void *states[FC_ENGINE_COUNT];
+  int engine_count;
+};
+
+static const fc_engine *engine_for(fc_algorithm algorithm) {
+  for (int i = 0; i < FC_ENGINE_COUNT; i++)
+    if (registry[i]->algorithm == algorithm) return registry[i];
+  return NULL;
+}
+
+const char *fc_algorithm_unsupported_reason(const fc_conv_params *params, fc_algorithm algorithm) {
+  if (fc_params_check(params) != FC_STATUS_OK) return "the layer's parameters are invalid";
+  if (algorithm == FC_ALGORITHM_AUTO) return NULL;
+  const fc_engine *engine = engine_for(algorithm);
+  if (!engine) return "no such algorithm";
+  return engine->unsupported_reason(params);
+}
+
+static size_t dtype_size(fc_dtype dtype) {
+  return dtype == FC_DTYPE_FLOAT32 ? sizeof(float) : sizeof(double);
+}
+
+static int64_t weight_elements(const fc_conv_params *p) {
+  int64_t volume = p->kernel[0] * p->kernel[1] * p->kernel[2];
+  return p->in_channels * (p->out_channels / p->groups) * volume; /* checked by fc_params_check */
+}
+
+void fc_plan_destroy(fc_plan *plan) {
+  if (!plan) return;
+  for (int i = 0; i < plan->engine_count; i++)
+    if (plan->engines[i]->release) plan->engines[i]->release(plan->states[i]);
+  free(plan->weight);
+  free(plan->bias);
+  free(plan);
+}
+
+static fc_status add_engine(fc_plan *plan, const fc_engine *engine) {
+  void *state = NULL;
+  int64_t bytes = 0;
+  if (engine->prepare) {
+    fc_status status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    if (status != FC_STATUS_OK) return status;
+  }
+  plan->engines[plan->engine_count] = engine;
+  plan->states[plan->engine_count++] = state;
+  plan->bytes += bytes;
+  return FC_STATUS_OK;
+}
+
+fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const void *bias,
+                         fc_algorithm algorithm, fc_plan **plan_out) {
+  if (!plan_out) return FC_STATUS_INVALID_ARGUMENT;
+  *plan_out = NULL;
+  fc_status status = fc_params_check(params);
+  if (status != FC_STATUS_OK) return status;
+  const int64_t elements = weight_elements(params);
+  if (!weight && elements > 0) return FC_STATUS_INVALID_ARGUMENT;
+  if (algorithm != FC_ALGORITHM_AUTO &&
+      (!engine_for(algorithm) || engine_for(algorithm)->unsupported_reason(params)))
+    return engine_for(algorithm) ? FC_STATUS_UNSUPPORTED : FC_STATUS_INVALID_ARGUMENT;
+
+  fc_plan *plan = calloc(1, sizeof *plan);
+  if (!plan) return FC_STATUS_OUT_OF_MEMORY;
+  plan->params = *params;
+  plan->requested = algorithm;
+  const size_t weight_bytes = (size_t)elements * dtype_size(params->dtype);
+  const size_t bias_bytes = (size_t)params->out_channels * dtype_size(params->dtype);
+  plan->weight = malloc(weight_bytes ? weight_bytes : 1);
+  plan->bias = bias ? malloc(bias_bytes ? bias_bytes : 1) : NULL;
+  if (!plan->weight || (bias && !plan->bias)) {
+    fc_plan_destroy(plan);
+    return FC_STATUS_OUT_OF_MEMORY;
+  }
+  if (weight_bytes) memcpy(plan->weight, weight, weight_bytes);
+  if (bias && bias_bytes) memcpy(plan->bias, bias, bias_bytes);
+  plan->bytes = (int64_t)(sizeof *plan + weight_bytes + (bias ? bias_bytes : 0));
+
+  for (int i = 0; i < FC_ENGINE_COUNT && status == FC_STATUS_OK; i++) {
+    const fc_engine *engine = registry[i];
+    int wanted = algorithm == FC_ALGORITHM_AUTO ? !engine->unsupported_reason(params)
+                                                : engine->algorithm == algorithm;
+    /* The direct engine also serves the layers no other engine needs to see (no input channels). */
+    wanted |= engine == &fc_engine_direct;
+    if (wanted) status = add_engine(plan, engine);
+  }
+  if (status != FC_STATUS_OK) {
+    fc_plan_destroy(plan);
+    return status;
+  }
+  *plan_out = plan;
+  return FC_STATUS_OK;
+}
+
+int fc_default_num_threads(void) { return omp_get_max_threads(); }
+
+static int resolve_threads(int num_threads) {
+  return num_threads > 0 ? num_threads : fc_default_num_threads();
+}
+
+static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
+  for (int i = 0; i < plan->engine_count; i++)
+    if (plan->engines[i]->algorithm == algorithm) return 1;
+  return 0;
+}
+
+/* The cost model of auto selection among the portable engines: a GEMM wins once each output
+ * reduces over enough inputs to amortise the column copy; thin reductions (depthwise, tiny
+ * groups) stay direct. */
+static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_threads) {
+  (void)num_threads;
+  if (plan->requested != FC_ALGORITHM_AUTO) return plan->requested;
+  if (p->in_per_group == 0) return FC_ALGORITHM_DIRECT;
+  const int64_t reduction = p->in_per_group * p->kernel_volume;
+  if (plan_has(plan, FC_ALGORITHM_IM2COL) && reduction >= 16 && p->out_per_group >= 4)
+    return FC_ALGORITHM_IM2COL;
+  return FC_ALGORITHM_DIRECT;
+}
+
+fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
+                            int num_threads) {
+  fc_problem problem;
+  if (!plan || !geometry || fc_problem_make(&plan->params, geometry, &problem) != FC_STATUS_OK)
+    return plan ? plan->requested : FC_ALGORITHM_AUTO;
+  return choose(plan, &problem, resolve_threads(num_threads));
+}
+
+fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
+                          void *output, int num_threads) {
+  if (!plan || !geometry) return FC_STATUS_INVALID_ARGUMENT;
+  fc_problem problem;
+  fc_status status = fc_problem_make(&plan->params, geometry, &problem);
+  if (status != FC_STATUS_OK) return status;
+  if (problem.batch == 0 || problem.out_channels == 0) return FC_STATUS_OK;
+  if (!output || (!input && problem.in_channels > 0)) return FC_STATUS_INVALID_ARGUMENT;
+  num_threads = resolve_threads(num_threads);
+  /* Layers with no input channels are the bias alone, which the direct engine writes. */
+  const fc_algorithm algorithm =
+      problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT : choose(plan, &problem, num_threads);
+  for (int i = 0; i < plan->engine_count; i++) {
+    if (plan->engines[i]->algorithm != algorithm) continue;
+    const fc_engine_call call = {&problem, plan->weight, plan->bias, plan->states[i],
+                                 input,    output,       num_threads};
+    return plan->engines[i]->execute(&call);
+  }
+  return FC_STATUS_UNSUPPORTED;
+}
+
+int64_t fc_plan_memory(const fc_plan *plan) { return plan ? plan->bytes : 0; }
+
+const char *fc_status_message(fc_status status) {
+  switch (status) {
+    case FC_STATUS_OK: return "success";
+    case FC_STATUS_INVALID_ARGUMENT: return "invalid argument";
+    case FC_STATUS_UNSUPPORTED: return "the algorithm cannot compute this layer";
+    case FC_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case FC_STATUS_SIZE_OVERFLOW: return "a size overflows 64 bits";
+    case FC_STATUS_BLAS_UNAVAILABLE: return "no BLAS library could be loaded";
+  }
+  return "unknown status";
+}
+
+const char *fc_algorithm_name(fc_algorithm algorithm) {
+  switch (algorithm) {
+    case FC_ALGORITHM_AUTO: return "auto";
+    case FC_ALGORITHM_DIRECT: return "direct";
+    case FC_ALGORITHM_IM2COL: return "im2col";
+  }
+  return "unknown";
+}
