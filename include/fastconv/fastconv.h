@@ -101,6 +101,13 @@ const char *fc_algorithm_name(fc_algorithm algorithm);
 fc_status fc_blas_load(const char *library_path);
 int fc_blas_available(void);
 
+/* The SIMD instruction sets, as comma-separated names: those this build has kernels for, those
+ * the CPU and OS support, and the one the kernels use (the best of both, less FASTCONV_DISABLE,
+ * a comma-separated list such as "avx512,avx2"; "simd" leaves only the portable engines). */
+const char *fc_isas_compiled(void);
+const char *fc_isas_detected(void);
+const char *fc_isa_selected(void);
+
 /* OpenMP's view: the thread count a num_threads <= 0 request resolves to. */
 int fc_default_num_threads(void);
 

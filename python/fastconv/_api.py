@@ -119,7 +119,7 @@ class Convolution:
             largest = smallest + max(s, d) - 1
             if not smallest <= want <= largest:
                 raise ValueError(
-                    f"{fn}: requested an output size of {sizes}, but valid sizes range from "
+                    f"{fn}: output_size={sizes} cannot be reached: valid sizes range from "
                     f"{self._sizes(in_size, pairs, 0)} to {self._sizes(in_size, pairs, None)} "
                     "(for an input of spatial size " + str(tuple(in_size)) + ")"
                 )
@@ -142,7 +142,7 @@ class Convolution:
                 f"{fn}: expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                 f"but got input of shape {A.shape_str(x.shape)}"
             )
-        unbatched = x.ndim == nd + 1
+        given_shape, unbatched = x.shape, x.ndim == nd + 1
         if unbatched:
             x = x[np.newaxis]
         channel_axis = 1 if self.layout == "channels_first" else -1
@@ -150,7 +150,7 @@ class Convolution:
             kind = "weight" if not self.transposed else "transposed weight"
             raise ValueError(
                 f"{fn}: given groups={self.groups}, {kind} of shape {A.shape_str(self.weight.shape)}, expected "
-                f"input{A.shape_str(x.shape)} to have {self.in_channels} channels, but got "
+                f"input{A.shape_str(given_shape)} to have {self.in_channels} channels, but got "
                 f"{x.shape[channel_axis]} channels instead"
             )
         spatial = x.shape[2:] if channel_axis == 1 else x.shape[1:-1]
@@ -166,7 +166,7 @@ class Convolution:
 
     def _pairs(self, spatial):
         return A.resolve_padding(self._padding, spatial, self.kernel, self.stride, self.dilation,
-                                 self.output_padding, self.transposed)
+                                 self.output_padding, self.transposed, self._name)
 
     def _pads(self, pairs):
         return self._to3([b for b, _ in pairs], 0), self._to3([e for _, e in pairs], 0)

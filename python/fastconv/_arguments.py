@@ -82,6 +82,8 @@ def padding_spec(padding, nd: int, fn: str):
             pairs.append((p, p))
         elif hasattr(v, "__len__") and not isinstance(v, (str, bytes)) and len(v) == 2:
             pairs.append((as_int(v[0], "padding", fn, 0), as_int(v[1], "padding", fn, 0)))
+        elif not hasattr(v, "__len__") or isinstance(v, (str, bytes)):
+            raise TypeError(f"{fn}: padding entries must be ints or (begin, end) pairs, but got {v!r} in {padding!r}")
         else:
             raise ValueError(
                 f"{fn}: each padding entry must be an int or a (begin, end) pair, but got {v!r} in {padding!r}"
@@ -89,7 +91,7 @@ def padding_spec(padding, nd: int, fn: str):
     return "pairs", tuple(pairs)
 
 
-def resolve_padding(spec, in_size, kernel, stride, dilation, output_padding, transposed):
+def resolve_padding(spec, in_size, kernel, stride, dilation, output_padding, transposed, fn):
     """The (begin, end) pairs for one input's spatial size."""
     kind, pairs = spec
     if kind == "pairs":
@@ -98,7 +100,13 @@ def resolve_padding(spec, in_size, kernel, stride, dilation, output_padding, tra
     for i, k, s, d, op in zip(in_size, kernel, stride, dilation, output_padding):
         span = d * (k - 1) + 1
         if transposed:
-            total = max(s * (i - 1) + op + span - i * s, 0)
+            total = op + span - s  # the padding that makes the output exactly in * stride
+            if total < 0:
+                raise ValueError(
+                    f"{fn}: padding={kind!r} cannot give an output of input size x stride ({i} x {s}): "
+                    f"the kernel spans only {span} (kernel {k}, dilation {d}) plus output_padding {op}, "
+                    f"less than the stride {s}; pass explicit padding instead"
+                )
         else:
             out = -(-i // s)
             total = max((out - 1) * s + span - i, 0)

@@ -40,6 +40,7 @@ def show_config(file=None) -> None:
         f"fastconv {__version__}",
         f"  python: {sys.version.split()[0]}",
         f"  engines: {', '.join(a for a in _core.ALGORITHMS if a != 'auto')}",
+        "  SIMD: compiled {}; detected {}; selected {}".format(*_core.isas()),
         f"  OpenMP default threads: {_core.default_num_threads()}",
         f"  BLAS (im2col): {'scipy-openblas32 loaded' if _core.blas_available() else 'unavailable'}"
         + (f" ({_blas_error})" if _blas_error else ""),

@@ -56,6 +56,9 @@ cdef extern from "fastconv/fastconv.h" nogil:
     fc_status fc_blas_load(const char *library_path)
     int fc_blas_available()
     int fc_default_num_threads()
+    const char *fc_isas_compiled()
+    const char *fc_isas_detected()
+    const char *fc_isa_selected()
 
 ALGORITHMS = {"auto": 0, "direct": 1, "im2col": 2}
 _DTYPES = {"float32": 0, "float64": 1}
@@ -122,6 +125,11 @@ def blas_available():
 
 def default_num_threads():
     return fc_default_num_threads()
+
+
+def isas():
+    """(compiled, detected, selected): the SIMD instruction sets, as comma-separated names."""
+    return fc_isas_compiled().decode(), fc_isas_detected().decode(), fc_isa_selected().decode()
 
 
 cdef int64_t _elements(cnp.ndarray a):
