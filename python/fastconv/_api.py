@@ -107,6 +107,8 @@ class Convolution:
             return self.output_padding
         if not self.transposed:
             raise ValueError(f"{fn}: output_size is only for transposed convolution")
+        if isinstance(output_size, (str, bytes)) or not hasattr(output_size, "__len__"):
+            raise TypeError(f"{fn}: output_size must be a sequence of {nd} ints, but got {output_size!r}")
         sizes = tuple(output_size)
         if len(sizes) == nd + 2:
             sizes = sizes[2:]
@@ -177,6 +179,7 @@ class Convolution:
     def __call__(self, x, *, out=None, output_size=None, num_threads=None, _fn=None):
         fn = _fn or self._name
         x, unbatched, spatial, channel_axis = self._prepare(x, fn)
+        given = x
         threads = self._threads(A.num_threads(num_threads, fn))
         pairs = self._pairs(spatial)
         output_padding = self._output_padding_for(output_size, spatial, pairs)
@@ -199,7 +202,7 @@ class Convolution:
             shape = (batch, *out_spatial, self.out_channels)
         user_shape = shape[1:] if unbatched else shape
         if out is not None:
-            A.check_out(out, user_shape, self.dtype, {"input": x, "weight": self.weight, "bias": self.bias}, fn)
+            A.check_out(out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn)
             result = out.reshape(shape)
         else:
             result = np.empty(shape, dtype=self.dtype)
