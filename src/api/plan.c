@@ -1,10 +1,10 @@
 /* Plans: the weights of one layer, packed for the engines that may run it, and the choice of
  * engine for each execution. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/engine.h"
+#include "api/threads.h"
 
 /* Best first: auto selection and show_config() list them in this order. */
 static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col};
@@ -109,12 +109,6 @@ fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const
   return FC_STATUS_OK;
 }
 
-int fc_default_num_threads(void) { return omp_get_max_threads(); }
-
-static int resolve_threads(int num_threads) {
-  return num_threads > 0 ? num_threads : fc_default_num_threads();
-}
-
 static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
   for (int i = 0; i < plan->engine_count; i++)
     if (plan->engines[i]->algorithm == algorithm) return 1;
@@ -139,7 +133,7 @@ fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geomet
   fc_problem problem;
   if (!plan || !geometry || fc_problem_make(&plan->params, geometry, &problem) != FC_STATUS_OK)
     return plan ? plan->requested : FC_ALGORITHM_AUTO;
-  return choose(plan, &problem, resolve_threads(num_threads));
+  return choose(plan, &problem, fc_threads_resolve(num_threads));
 }
 
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
@@ -150,7 +144,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
   if (status != FC_STATUS_OK) return status;
   if (problem.batch == 0 || problem.out_channels == 0) return FC_STATUS_OK;
   if (!output || (!input && problem.in_channels > 0)) return FC_STATUS_INVALID_ARGUMENT;
-  num_threads = resolve_threads(num_threads);
+  num_threads = fc_threads_resolve(num_threads);
   /* Layers with no input channels are the bias alone, which the direct engine writes. */
   const fc_algorithm algorithm =
       problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT : choose(plan, &problem, num_threads);

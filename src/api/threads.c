@@ -1,0 +1,21 @@
+#include "api/threads.h"
+
+#include <omp.h>
+#include <pthread.h>
+
+#include "fastconv/fastconv.h"
+
+static int forked_child;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void mark_child(void) { __atomic_store_n(&forked_child, 1, __ATOMIC_RELAXED); }
+static void register_atfork(void) { pthread_atfork(NULL, NULL, mark_child); }
+
+int fc_threads_resolve(int requested) {
+  /* Registered before the first parallel region can run, since every execution resolves first. */
+  pthread_once(&atfork_once, register_atfork);
+  if (__atomic_load_n(&forked_child, __ATOMIC_RELAXED)) return 1;
+  return requested > 0 ? requested : omp_get_max_threads();
+}
+
+int fc_default_num_threads(void) { return fc_threads_resolve(0); }
