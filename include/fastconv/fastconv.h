@@ -77,9 +77,16 @@ fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const
                          fc_algorithm algorithm, fc_plan **plan_out);
 
 /* input and output are C-contiguous arrays in the plan's layout and dtype, shaped by `geometry`
- * and fc_output_size(). num_threads <= 0 means OpenMP's current default (omp_get_max_threads). */
+ * and fc_output_size(). num_threads <= 0 means OpenMP's current default (omp_get_max_threads);
+ * larger requests are clamped to the processors available (omp_get_num_procs). */
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
                           void *output, int num_threads);
+
+/* The same, but the plan references `weight` and `bias` instead of copying them: they must
+ * outlive the plan and not change while it exists. For one-shot calls, where a copy would cost
+ * as much as a small layer. */
+fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weight,
+                                  const void *bias, fc_algorithm algorithm, fc_plan **plan_out);
 
 /* The engine fc_plan_execute would use for this geometry and thread count. */
 fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,

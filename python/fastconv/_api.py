@@ -22,7 +22,7 @@ class Convolution:
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, transposed=False,
                  output_padding=0, padding_mode="zeros", layout="channels_first", algorithm="auto",
-                 num_threads=None, spatial_dims=None, _name="Convolution"):
+                 num_threads=None, spatial_dims=None, _name="Convolution", _borrow=False):
         fn = self._name = _name
         weight = A.float_array(weight, "weight", fn)
         nd = weight.ndim - 2 if spatial_dims is None else spatial_dims
@@ -81,7 +81,9 @@ class Convolution:
                 raise ValueError(f"{fn}: algorithm={self.requested_algorithm!r} cannot run this layer: {reason}")
         self.weight = np.ascontiguousarray(weight)
         self.bias = None if bias is None else np.ascontiguousarray(bias)
-        self._plan = _core.Plan(self._layer, self.weight, self.bias, self.requested_algorithm)
+        # The functional API's one-shot plans borrow the arrays: the call returns before the caller
+        # can change them, and a copy would cost as much as a small layer.
+        self._plan = _core.Plan(self._layer, self.weight, self.bias, self.requested_algorithm, _borrow)
         self.algorithm = self.requested_algorithm
 
     def _to3(self, values, neutral):
@@ -254,7 +256,8 @@ class Convolution:
 def _convolution(nd, name, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout,
                  algorithm, out, num_threads):
     plan = Convolution(weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
-                       layout=layout, algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name)
+                       layout=layout, algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name,
+                       _borrow=True)
     return plan(input, out=out)
 
 
@@ -262,7 +265,8 @@ def _transposed(nd, name, input, weight, bias, stride, padding, output_padding, 
                 padding_mode, layout, algorithm, out, num_threads):
     plan = Convolution(weight, bias, stride, padding, dilation, groups, transposed=True,
                        output_padding=output_padding, padding_mode=padding_mode, layout=layout,
-                       algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name)
+                       algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name,
+                       _borrow=True)
     return plan(input, out=out, output_size=output_size)
 
 

@@ -143,9 +143,10 @@ def algorithm_name(algorithm, fn: str) -> str:
 
 
 def num_threads(value, fn: str):
+    """None (OpenMP's default) or a positive int; C clamps it to the processors available."""
     if value is None:
         return None
-    return min(as_int(value, "num_threads", fn, 1), 1 << 16)
+    return min(as_int(value, "num_threads", fn, 1), 2**31 - 1)
 
 
 def float_array(value, name: str, fn: str) -> np.ndarray:

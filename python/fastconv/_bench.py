@@ -398,8 +398,12 @@ def run(args: argparse.Namespace) -> int:
             "rows": rows,
             "geomean": summary(rows),
         }
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        try:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+        except OSError as exc:
+            print(f"python -m fastconv bench: error: cannot write --json {args.json}: {exc}", file=sys.stderr)
+            return 1
     if interrupted:
         return 130
     failed = [name for name, row in rows.items() if "ms" not in row and not row.get("not_applicable")]

@@ -43,6 +43,8 @@ cdef extern from "fastconv/fastconv.h" nogil:
                              int64_t *out_size)
     fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const void *bias,
                              fc_algorithm algorithm, fc_plan **plan_out)
+    fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weight,
+                                      const void *bias, fc_algorithm algorithm, fc_plan **plan_out)
     fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry,
                               const void *input, void *output, int num_threads)
     fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
@@ -146,13 +148,17 @@ cdef void _check_array(cnp.ndarray a, str name, int typenum, int64_t elements) e
 
 
 cdef class Plan:
-    """One layer's weights, packed in C, executed on inputs of any batch and spatial size."""
+    """One layer's weights, held in C, executed on inputs of any batch and spatial size. With
+    borrow=True the C plan references the arrays (kept alive here) instead of copying them: the
+    caller must not change them while the plan exists (the functional API's one-shot plans)."""
     cdef fc_plan *ptr
     cdef fc_conv_params params
     cdef int typenum
+    cdef object borrowed
 
-    def __cinit__(self, dict layer, cnp.ndarray weight, object bias, str algorithm):
+    def __cinit__(self, dict layer, cnp.ndarray weight, object bias, str algorithm, bint borrow=False):
         self.ptr = NULL
+        self.borrowed = (weight, bias) if borrow else None
         self.params = _params(layer)
         self.typenum = cnp.NPY_FLOAT32 if layer["dtype"] == "float32" else cnp.NPY_FLOAT64
         cdef int64_t rows = self.params.out_channels if not self.params.transposed else self.params.in_channels
@@ -169,7 +175,10 @@ cdef class Plan:
         cdef const void *weight_ptr = cnp.PyArray_DATA(weight)
         cdef fc_status status
         with nogil:
-            status = fc_plan_create(&self.params, weight_ptr, bias_ptr, algo, &self.ptr)
+            if borrow:
+                status = fc_plan_create_borrowed(&self.params, weight_ptr, bias_ptr, algo, &self.ptr)
+            else:
+                status = fc_plan_create(&self.params, weight_ptr, bias_ptr, algo, &self.ptr)
         _raise(status, "creating the convolution plan")
 
     def __dealloc__(self):

@@ -13,7 +13,8 @@ static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col
 struct fc_plan {
   fc_conv_params params;
   fc_algorithm requested;
-  void *weight, *bias; /* owned copies; bias may be NULL */
+  const void *weight, *bias; /* bias may be NULL */
+  void *owned_weight, *owned_bias; /* the copies, unless the plan borrows */
   int64_t bytes;       /* everything the plan holds */
   const fc_engine *engines[FC_ENGINE_COUNT];
   void *states[FC_ENGINE_COUNT];
@@ -47,8 +48,8 @@ void fc_plan_destroy(fc_plan *plan) {
   if (!plan) return;
   for (int i = 0; i < plan->engine_count; i++)
     if (plan->engines[i]->release) plan->engines[i]->release(plan->states[i]);
-  free(plan->weight);
-  free(plan->bias);
+  free(plan->owned_weight);
+  free(plan->owned_bias);
   free(plan);
 }
 
@@ -65,8 +66,8 @@ static fc_status add_engine(fc_plan *plan, const fc_engine *engine) {
   return FC_STATUS_OK;
 }
 
-fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const void *bias,
-                         fc_algorithm algorithm, fc_plan **plan_out) {
+static fc_status create(const fc_conv_params *params, const void *weight, const void *bias,
+                        fc_algorithm algorithm, int borrow, fc_plan **plan_out) {
   if (!plan_out) return FC_STATUS_INVALID_ARGUMENT;
   *plan_out = NULL;
   fc_status status = fc_params_check(params);
@@ -83,15 +84,22 @@ fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const
   plan->requested = algorithm;
   const size_t weight_bytes = (size_t)elements * dtype_size(params->dtype);
   const size_t bias_bytes = (size_t)params->out_channels * dtype_size(params->dtype);
-  plan->weight = malloc(weight_bytes ? weight_bytes : 1);
-  plan->bias = bias ? malloc(bias_bytes ? bias_bytes : 1) : NULL;
-  if (!plan->weight || (bias && !plan->bias)) {
-    fc_plan_destroy(plan);
-    return FC_STATUS_OUT_OF_MEMORY;
+  plan->weight = weight;
+  plan->bias = bias;
+  plan->bytes = (int64_t)sizeof *plan;
+  if (!borrow) {
+    plan->owned_weight = malloc(weight_bytes ? weight_bytes : 1);
+    plan->owned_bias = bias ? malloc(bias_bytes ? bias_bytes : 1) : NULL;
+    if (!plan->owned_weight || (bias && !plan->owned_bias)) {
+      fc_plan_destroy(plan);
+      return FC_STATUS_OUT_OF_MEMORY;
+    }
+    if (weight_bytes) memcpy(plan->owned_weight, weight, weight_bytes);
+    if (bias && bias_bytes) memcpy(plan->owned_bias, bias, bias_bytes);
+    plan->weight = plan->owned_weight;
+    plan->bias = plan->owned_bias;
+    plan->bytes += (int64_t)(weight_bytes + (bias ? bias_bytes : 0));
   }
-  if (weight_bytes) memcpy(plan->weight, weight, weight_bytes);
-  if (bias && bias_bytes) memcpy(plan->bias, bias, bias_bytes);
-  plan->bytes = (int64_t)(sizeof *plan + weight_bytes + (bias ? bias_bytes : 0));
 
   for (int i = 0; i < FC_ENGINE_COUNT && status == FC_STATUS_OK; i++) {
     const fc_engine *engine = registry[i];
@@ -107,6 +115,16 @@ fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const
   }
   *plan_out = plan;
   return FC_STATUS_OK;
+}
+
+fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const void *bias,
+                         fc_algorithm algorithm, fc_plan **plan_out) {
+  return create(params, weight, bias, algorithm, 0, plan_out);
+}
+
+fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weight,
+                                  const void *bias, fc_algorithm algorithm, fc_plan **plan_out) {
+  return create(params, weight, bias, algorithm, 1, plan_out);
 }
 
 static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {

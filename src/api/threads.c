@@ -15,7 +15,9 @@ int fc_threads_resolve(int requested) {
   /* Registered before the first parallel region can run, since every execution resolves first. */
   pthread_once(&atfork_once, register_atfork);
   if (__atomic_load_n(&forked_child, __ATOMIC_RELAXED)) return 1;
-  return requested > 0 ? requested : omp_get_max_threads();
+  if (requested <= 0) return omp_get_max_threads();
+  const int available = omp_get_num_procs();
+  return requested < available ? requested : available;
 }
 
 int fc_default_num_threads(void) { return fc_threads_resolve(0); }

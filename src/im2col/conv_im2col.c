@@ -4,6 +4,7 @@
 
 #include "api/engine.h"
 #include "im2col/blas.h"
+#include "im2col/columns.h"
 
 /* How an execution is cut into independent work items. */
 typedef struct fc_im2col_split {

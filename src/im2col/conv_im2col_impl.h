@@ -60,9 +60,10 @@ static void SUFFIX(pack_patches)(const fc_problem *p, const REAL *x, const fc_st
 
 /* Adds columns rows (oc in [o0, o0 + ob), kd, kh, kw) x input positions [p0, p0 + count) into the
  * outputs they land on: o = i * stride - pad + tap * dilation. */
-static void SUFFIX(scatter_columns)(const fc_problem *p, REAL *y, const fc_strides *ys, int64_t n,
-                                    int64_t g, int64_t o0, int64_t ob, int64_t p0, int64_t count,
-                                    SUFFIX(columns) c) {
+void SUFFIX(fc_scatter_columns)(const fc_problem *p, REAL *y, const fc_strides *ys, int64_t n,
+                                int64_t g, int64_t o0, int64_t ob, int64_t p0, int64_t count,
+                                const REAL *col, int64_t rs, int64_t js) {
+  const SUFFIX(columns) c = {(REAL *)col, rs, js};
   const int64_t kvol = p->kernel_volume;
   for (int64_t r = 0; r < ob * kvol; r++) {
     const int64_t oc = g * p->out_per_group + o0 + r / kvol, k = r % kvol;
@@ -90,8 +91,8 @@ static void SUFFIX(scatter_columns)(const fc_problem *p, REAL *y, const fc_strid
 
 /* Sets output positions [p0, p0 + count) of channels [c0, c0 + cn) of image n to the bias, or
  * to zero when the layer has none; ys are the strides of the flattened (1, 1, volume) output. */
-static void SUFFIX(fill_bias)(const REAL *bias, REAL *y, const fc_strides *ys, int64_t n, int64_t c0,
-                              int64_t cn, int64_t p0, int64_t count) {
+void SUFFIX(fc_fill_bias)(const REAL *bias, REAL *y, const fc_strides *ys, int64_t n, int64_t c0,
+                          int64_t cn, int64_t p0, int64_t count) {
   for (int64_t c = c0; c < c0 + cn; c++) {
     const REAL value = bias ? bias[c] : (REAL)0;
     for (int64_t q = p0; q < p0 + count; q++) y[n * ys->n + c * ys->c + q * ys->w] = value;
@@ -114,7 +115,7 @@ static void SUFFIX(forward_item)(const fc_problem *p, const fc_engine_call *call
   const REAL *w_g = w + g * ocg * depth;
   /* The GEMM adds onto the bias when there is one. */
   const REAL beta = call->bias ? 1 : 0;
-  if (call->bias) SUFFIX(fill_bias)(call->bias, y, &ys, n, g * ocg, ocg, p0, count);
+  if (call->bias) SUFFIX(fc_fill_bias)(call->bias, y, &ys, n, g * ocg, ocg, p0, count);
   if (p->layout == FC_LAYOUT_CHANNELS_FIRST) {
     SUFFIX(pack_patches)(p, x, &xs, n, g, p0, count, (SUFFIX(columns)){buffer, count, 1});
     GEMM(0, 0, ocg, count, depth, w_g, depth, buffer, count, beta,
@@ -142,7 +143,7 @@ static void SUFFIX(transposed_item)(const fc_problem *p, const fc_engine_call *c
   const REAL *w_block = w + g * icg * row_len + o0 * kvol;
   const int64_t spatial_out[3] = {1, 1, p->out_volume};
   const fc_strides ys_flat = fc_activation_strides(p->layout, p->out_channels, spatial_out);
-  SUFFIX(fill_bias)(call->bias, y, &ys_flat, n, g * p->out_per_group + o0, ob, 0, p->out_volume);
+  SUFFIX(fc_fill_bias)(call->bias, y, &ys_flat, n, g * p->out_per_group + o0, ob, 0, p->out_volume);
   for (int64_t p0 = 0; p0 < p->in_volume; p0 += split->chunk_size) {
     const int64_t count = fc_min(split->chunk_size, p->in_volume - p0);
     SUFFIX(columns) c;
@@ -155,7 +156,7 @@ static void SUFFIX(transposed_item)(const fc_problem *p, const fc_engine_call *c
       GEMM(0, 0, count, ob * kvol, icg, x + n * xs.n + g * icg + p0 * xs.w, xs.w, w_block, row_len,
            0, buffer, ob * kvol);
     }
-    SUFFIX(scatter_columns)(p, y, &ys, n, g, o0, ob, p0, count, c);
+    SUFFIX(fc_scatter_columns)(p, y, &ys, n, g, o0, ob, p0, count, c.col, c.rs, c.js);
   }
 }
 

@@ -1,0 +1,267 @@
+/* The direct engine's SIMD path (float32): convolution as implicit GEMM on the selected ISA's packed
+ * GEMM, with the weights packed once per plan.
+ *
+ * Convolution: Y_g[oc][q] = W_g[oc][r] x B[r][q], W read in place (no packing, so plans and
+ * one-shot calls cost nothing before the GEMM), B the input's patches gathered from a zero-padded,
+ * stride-phase-split copy of the input as the GEMM packs them (conv_patches.h); a 1x1 layer with
+ * unit stride and no padding is a plain GEMM on the input. Transposed convolution: the columns
+ * W_g^T X_g of a chunk of input positions, then col2im into the output. Channels-last data is
+ * transposed to channels-first around the computation. Work items are (image, group, block of
+ * output channels, chunk of positions) and run in parallel, one GEMM work buffer per thread. */
+#include "direct/conv_direct_simd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "direct/conv_patches.h"
+#include "dispatch/kernels.h"
+#include "im2col/columns.h"
+
+/* Items per thread: enough that dynamic scheduling evens out ragged items. */
+#define FC_ITEMS_PER_THREAD 4
+/* Columns of the transposed path's buffer: about 1 MiB of float32. */
+#define FC_COLUMN_FLOATS (INT64_C(1) << 18)
+
+static int64_t round_up(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
+
+static void *alloc_floats(int64_t count) {
+  return aligned_alloc(64, (size_t)round_up(fc_max(count, 1) * (int64_t)sizeof(float), 64));
+}
+
+int fc_direct_simd_wanted(const fc_problem *p) {
+  /* Depthwise layers reduce over the kernel taps alone: too thin for a GEMM tile. Layers with no
+   * input channels are their bias, which the portable path writes (a GEMM with K = 0 writes
+   * nothing). */
+  return p->dtype == FC_DTYPE_FLOAT32 && p->in_per_group > 0 &&
+         !(p->in_per_group == 1 && p->out_per_group == 1);
+}
+
+/* The zero-padded, stride-phase-split copy of the input (conv_patches.h). */
+typedef struct padded_input {
+  int64_t hp, sw, wq, plane; /* padded height, width phases, phase width, floats per channel */
+  int64_t dp;
+} padded_input;
+
+static padded_input padded_geometry(const fc_problem *p) {
+  padded_input g;
+  g.dp = (p->out[0] - 1) * p->stride[0] + (p->kernel[0] - 1) * p->dilation[0] + 1;
+  g.hp = (p->out[1] - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
+  g.sw = p->stride[2];
+  g.wq = p->out[2] + (p->kernel[2] - 1) * p->dilation[2] / p->stride[2];
+  g.plane = g.dp * g.hp * g.sw * g.wq;
+  return g;
+}
+
+static void pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst) {
+  for (int64_t d = 0; d < g->dp; d++) {
+    for (int64_t h = 0; h < g->hp; h++, dst += g->sw * g->wq) {
+      const int64_t id = d - p->pad[0], ih = h - p->pad[1];
+      if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
+        memset(dst, 0, (size_t)(g->sw * g->wq) * sizeof(float));
+        continue;
+      }
+      const float *row = x + (id * p->in[1] + ih) * p->in[2];
+      for (int64_t phase = 0; phase < g->sw; phase++) {
+        float *out = dst + phase * g->wq;
+        for (int64_t i = 0; i < g->wq; i++) {
+          const int64_t iw = i * g->sw + phase - p->pad[2];
+          out[i] = iw >= 0 && iw < p->in[2] ? row[iw] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+/* How an execution is cut into items. */
+typedef struct split {
+  int64_t mblocks, mblock; /* blocks of output rows (channels, or channel x tap for transposed) */
+  int64_t chunks, chunk;   /* chunks of positions */
+  int64_t items;
+} split;
+
+static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads) {
+  split s;
+  const int64_t outer = p->batch * p->groups, want = (int64_t)threads * FC_ITEMS_PER_THREAD;
+  const int64_t slivers = fc_div_ceil(p->out_volume, t->nr);
+  const int64_t parts = fc_min(slivers, fc_max(1, fc_div_ceil(want, outer)));
+  s.chunk = fc_div_ceil(slivers, parts) * t->nr;
+  s.chunks = fc_div_ceil(p->out_volume, s.chunk);
+  /* Too few positions (a 7x7 layer) to feed every thread: split the output channels too. */
+  const int64_t row_panels = fc_div_ceil(p->out_per_group, t->mr);
+  const int64_t mparts = fc_min(row_panels, fc_max(1, fc_div_ceil(want, outer * s.chunks)));
+  s.mblock = fc_div_ceil(row_panels, mparts) * t->mr;
+  s.mblocks = fc_div_ceil(p->out_per_group, s.mblock);
+  s.items = outer * s.mblocks * s.chunks;
+  return s;
+}
+
+static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                            const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const fc_gemm_ops *ops = kernels->gemm_f32;
+  const fc_gemm_tile *tile = &ops->tile;
+  const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
+  const int pointwise = kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
+                        p->out_volume == p->in_volume;
+  const padded_input g = padded_geometry(p);
+  float *padded = NULL;
+  int64_t *row_offset = NULL;
+  if (!pointwise) {
+    padded = alloc_floats(p->batch * p->in_channels * g.plane);
+    row_offset = malloc((size_t)depth * sizeof *row_offset);
+    if (!padded || !row_offset) {
+      free(padded);
+      free(row_offset);
+      return FC_STATUS_OUT_OF_MEMORY;
+    }
+    for (int64_t r = 0; r < depth; r++) {
+      const int64_t k = r % kvol, kw = k % p->kernel[2], kh = k / p->kernel[2] % p->kernel[1],
+                    kd = k / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
+      row_offset[r] = r / kvol * g.plane +
+                      (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
+                      tap_w % g.sw * g.wq + tap_w / g.sw;
+    }
+  }
+  const split s = split_forward(p, tile, call->num_threads);
+  const int64_t channels = p->batch * p->in_channels;
+  int failed = 0;
+#pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
+  {
+    if (padded) {
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < channels; c++)
+        pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
+    }
+    float *work = alloc_floats(FC_GEMM_KC * tile->nr);
+    if (!work) {
+#pragma omp atomic write
+      failed = 1;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < s.items; item++) {
+      if (!work) continue;
+      const int64_t chunk = item % s.chunks, mb = item / s.chunks % s.mblocks,
+                    gi = item / (s.chunks * s.mblocks) % p->groups,
+                    n = item / (s.chunks * s.mblocks * p->groups);
+      const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
+      const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
+      const int64_t oc0 = gi * p->out_per_group + m0;
+      const fc_gemm_a a = {(const float *)call->weight + oc0 * depth, (size_t)depth, 1};
+      const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
+      float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
+      const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
+      if (pointwise) {
+        const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
+        ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, ops->pack_b_matrix, &ctx, c,
+                    (size_t)p->out_volume, bias, work);
+      } else {
+        const fc_conv_patches ctx = {padded + first_channel * g.plane,
+                                     row_offset,
+                                     p->out[1],
+                                     p->out[2],
+                                     p->stride[0] * g.hp * g.sw * g.wq,
+                                     p->stride[1] * g.sw * g.wq,
+                                     q0};
+        ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, kernels->pack_patches_f32,
+                    &ctx, c, (size_t)p->out_volume, bias, work);
+      }
+    }
+    free(work);
+  }
+  free(padded);
+  free(row_offset);
+  return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
+}
+
+static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                               const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const fc_gemm_ops *ops = kernels->gemm_f32;
+  const fc_gemm_tile *tile = &ops->tile;
+  const int64_t kvol = p->kernel_volume, icg = p->in_per_group, ocg = p->out_per_group;
+  const int64_t outer = p->batch * p->groups,
+                want = (int64_t)call->num_threads * FC_ITEMS_PER_THREAD;
+  const int64_t parts = fc_max(1, fc_div_ceil(want, outer));
+  const int64_t block = fc_div_ceil(ocg, parts);
+  const int64_t blocks = fc_div_ceil(ocg, block), items = outer * blocks;
+  const int64_t chunk = fc_min(p->in_volume, fc_max(tile->nr, FC_COLUMN_FLOATS / (block * kvol)));
+  const int64_t flat[3] = {1, 1, p->out_volume};
+  const fc_strides ys_flat = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, flat);
+  const fc_strides ys = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, p->out);
+  int failed = 0;
+#pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
+  {
+    float *work = alloc_floats(FC_GEMM_KC * tile->nr);
+    float *col = alloc_floats(block * kvol * chunk);
+    if (!work || !col) {
+#pragma omp atomic write
+      failed = 1;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; item++) {
+      if (!work || !col) continue;
+      const int64_t b = item % blocks, gi = item / blocks % p->groups, n = item / (blocks * p->groups);
+      const int64_t o0 = b * block, ob = fc_min(block, ocg - o0);
+      fc_fill_bias_f32(call->bias, y, &ys_flat, n, gi * ocg + o0, ob, 0, p->out_volume);
+      /* A = W_g^T: row (oc, tap), column ic; W_g is icg x (ocg * kvol). */
+      const fc_gemm_a a = {(const float *)call->weight + gi * icg * ocg * kvol + o0 * kvol, 1,
+                           (size_t)(ocg * kvol)};
+      const float *x_g = x + (n * p->in_channels + gi * icg) * p->in_volume;
+      for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
+        const int64_t count = fc_min(chunk, p->in_volume - p0);
+        const fc_matrix_ctx ctx = {x_g + p0, (size_t)p->in_volume};
+        ops->driver(tile, (size_t)(ob * kvol), (size_t)count, (size_t)icg, a, ops->pack_b_matrix,
+                    &ctx, col, (size_t)count, NULL, work);
+        fc_scatter_columns_f32(p, y, &ys, n, gi, o0, ob, p0, count, col, count, 1);
+      }
+    }
+    free(work);
+    free(col);
+  }
+  return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
+}
+
+/* dst[b][j][i] = src[b][i][j] for b < batch, i < rows, j < cols; in 8 x 8 blocks. */
+static void transpose_batched(const float *src, float *dst, int64_t batch, int64_t rows,
+                              int64_t cols, int threads) {
+  const int64_t row_blocks = fc_div_ceil(rows, 8), col_blocks = fc_div_ceil(cols, 8);
+  const int64_t tiles = batch * row_blocks * col_blocks;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && tiles > 64) schedule(static)
+  for (int64_t t = 0; t < tiles; t++) {
+    const int64_t cb = t % col_blocks, rb = t / col_blocks % row_blocks,
+                  b = t / (col_blocks * row_blocks);
+    const float *s = src + b * rows * cols;
+    float *d = dst + b * rows * cols;
+    for (int64_t i = rb * 8; i < fc_min(rows, rb * 8 + 8); i++)
+      for (int64_t j = cb * 8; j < fc_min(cols, cb * 8 + 8); j++) d[j * rows + i] = s[i * cols + j];
+  }
+}
+
+static fc_status execute_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                            const float *x, float *y) {
+  return call->problem->transposed ? transposed_cf(call, kernels, x, y)
+                                   : forward_cf(call, kernels, x, y);
+}
+
+fc_status fc_direct_simd_execute(const fc_engine_call *call, const fc_simd_kernels *kernels) {
+  const fc_problem *p = call->problem;
+  if (p->layout == FC_LAYOUT_CHANNELS_FIRST) return execute_cf(call, kernels, call->input, call->output);
+  /* Channels-last: run channels-first between two transposes. */
+  fc_problem cf = *p;
+  cf.layout = FC_LAYOUT_CHANNELS_FIRST;
+  fc_engine_call cf_call = *call;
+  cf_call.problem = &cf;
+  float *x = alloc_floats(p->batch * p->in_channels * p->in_volume);
+  float *y = alloc_floats(p->batch * p->out_channels * p->out_volume);
+  fc_status status = FC_STATUS_OUT_OF_MEMORY;
+  if (x && y) {
+    transpose_batched(call->input, x, p->batch, p->in_volume, p->in_channels, call->num_threads);
+    status = execute_cf(&cf_call, kernels, x, y);
+    if (status == FC_STATUS_OK)
+      transpose_batched(y, call->output, p->batch, p->out_channels, p->out_volume,
+                        call->num_threads);
+  }
+  free(x);
+  free(y);
+  return status;
+}

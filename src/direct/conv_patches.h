@@ -1,0 +1,23 @@
+/* Implicit-GEMM convolution: the patches of the input, read as the B matrix of a GEMM without
+ * ever being written out whole.
+ *
+ * B[r][q]: row r = (input channel, kd, kh, kw) in the weights' order, column q = an output position
+ * (od, oh, ow). The input is first copied, per channel, into a zero-padded block split into
+ * `stride_w` phases along the width, [Dp][Hp][stride_w][Wq], so that for any tap the inputs of
+ * consecutive output columns are consecutive floats: B[r][q] = padded[row_offset[r] + base(q)]
+ * with base(q) = ((od * sd) * Hp + oh * sh) * stride_w * Wq + ow. */
+#ifndef FASTCONV_DIRECT_CONV_PATCHES_H
+#define FASTCONV_DIRECT_CONV_PATCHES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fc_conv_patches {
+  const float *padded;        /* the first channel of the group, padded and phase-split */
+  const int64_t *row_offset;  /* per row r of B */
+  int64_t out_h, out_w;       /* the output grid the columns walk */
+  int64_t step_d, step_h;     /* padded floats between outputs one apart in depth / height */
+  int64_t q0;                 /* the output position of column 0 */
+} fc_conv_patches;
+
+#endif

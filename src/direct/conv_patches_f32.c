@@ -1,0 +1,45 @@
+/* The B-sliver packer of implicit-GEMM convolution for one ISA (see conv_patches.h). A sliver's
+ * NR columns are output positions; where they run along one output row the copy is a few vector
+ * loads per B row, otherwise the sliver is cut into row segments. */
+#include "direct/conv_patches.h"
+#include "gemm/gemm.h"
+#include "simd/simd.h"
+
+/* Up to NR columns can touch this many output rows when the width is 1. */
+#define MAX_SEGMENTS FC_GEMM_NR_MAX
+
+void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx_, size_t pc, size_t kc, size_t jr, size_t n,
+                                      size_t nrp, float *FC_RESTRICT dst) {
+  const fc_conv_patches *ctx = ctx_;
+  size_t seg_start[MAX_SEGMENTS], seg_len[MAX_SEGMENTS];
+  int64_t seg_base[MAX_SEGMENTS];
+  size_t segments = 0;
+  int64_t q = ctx->q0 + (int64_t)jr;
+  for (size_t j = 0; j < n; segments++) {
+    const int64_t ow = q % ctx->out_w, oh = q / ctx->out_w % ctx->out_h;
+    const int64_t od = q / (ctx->out_w * ctx->out_h);
+    const size_t len = fc_min_size(n - j, (size_t)(ctx->out_w - ow));
+    seg_start[segments] = j;
+    seg_len[segments] = len;
+    seg_base[segments] = od * ctx->step_d + oh * ctx->step_h + ow;
+    j += len;
+    q += (int64_t)len;
+  }
+  const float *padded = ctx->padded;
+  const int64_t *row_offset = ctx->row_offset + pc;
+  if (segments == 1 && n == nrp && nrp % FC_L == 0) {
+    const float *base = padded + seg_base[0];
+    for (size_t k = 0; k < kc; k++, dst += nrp) {
+      const float *src = base + row_offset[k];
+      for (size_t j = 0; j < nrp; j += FC_L) fc_store(dst + j, fc_load(src + j));
+    }
+    return;
+  }
+  for (size_t k = 0; k < kc; k++, dst += nrp) {
+    for (size_t s = 0; s < segments; s++) {
+      const float *src = padded + row_offset[k] + seg_base[s];
+      for (size_t j = 0; j < seg_len[s]; j++) dst[seg_start[s] + j] = src[j];
+    }
+    for (size_t j = n; j < nrp; j++) dst[j] = 0.0f;
+  }
+}

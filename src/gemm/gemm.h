@@ -1,0 +1,58 @@
+/* The fp32 GEMM shared by the SIMD engines: C[M][N] (+)= A[M][K] x B[K][N], C row-major.
+ *
+ * A (the weights) is read in place through strides, A(i, k) = a[i * rs + k * cs], so convolution
+ * weights and their transpose serve unpacked and a plan can borrow the caller's array: MR rows of
+ * A are MR short streams the micro-kernel broadcasts from, in L1 after the first sliver. B is
+ * packed per call, one sliver of NR columns and KC rows at a time, by a callback, so the same
+ * driver runs a plain GEMM (B a matrix) and implicit-GEMM convolution (B the patches of the input,
+ * gathered as they are packed). The register tile MR x NR is the ISA's. */
+#ifndef FASTCONV_GEMM_GEMM_H
+#define FASTCONV_GEMM_GEMM_H
+
+#include <stddef.h>
+
+/* A K block: a B sliver of KC x NR floats stays in L1 (16 KiB for 256 x 16). */
+#define FC_GEMM_KC 256
+#define FC_GEMM_NR_MAX 64
+
+/* C[0:m][0:n] = (accumulate ? C : bias[i]) + A[0:m][0:kc] x B_sliver[kc][NR] */
+typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, size_t rs, size_t cs, const float *b,
+                                   float *c, size_t ldc, size_t m, size_t n, int accumulate,
+                                   const float *bias);
+
+typedef struct fc_gemm_tile {
+  int mr, nr;    /* main tile */
+  int tail_nr;   /* a narrower tile (same MR) for the last columns; 0 = none */
+  fc_gemm_ukernel_fn main, tail;
+  const char *name;
+} fc_gemm_tile;
+
+/* Packs rows [pc, pc + kc) x columns [jr, jr + n) of the (virtual) B into dst[kc][nrp], with
+ * columns n..nrp-1 zero. */
+typedef void (*fc_pack_b_fn)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n,
+                             size_t nrp, float *dst);
+
+/* A plain row-major B for the pack_b_matrix packer. */
+typedef struct fc_matrix_ctx {
+  const float *b;
+  size_t ldb;
+} fc_matrix_ctx;
+
+/* A matrix read in place: element (i, k) at a[i * rs + k * cs]. */
+typedef struct fc_gemm_a {
+  const float *a;
+  size_t rs, cs;
+} fc_gemm_a;
+
+/* The GEMM operations of one ISA, reached through its kernel table. */
+typedef struct fc_gemm_ops {
+  fc_gemm_tile tile;
+  fc_pack_b_fn pack_b_matrix; /* ctx: fc_matrix_ctx */
+  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); work: FC_GEMM_KC * NR
+   * floats. */
+  void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, fc_gemm_a a,
+                 fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
+                 const float *bias, float *work);
+} fc_gemm_ops;
+
+#endif
