@@ -17,8 +17,10 @@
 #include "dispatch/kernels.h"
 #include "im2col/columns.h"
 
-/* Items per thread: enough that dynamic scheduling evens out ragged items. */
-#define FC_ITEMS_PER_THREAD 4
+/* Items per thread when work must be cut for the threads: enough that dynamic scheduling evens
+ * out ragged items. Cutting costs: position chunks each re-read the weights, row blocks each
+ * re-pack the patches. */
+#define FC_ITEMS_PER_THREAD 3
 /* Columns of the transposed path's buffer: about 1 MiB of float32. */
 #define FC_COLUMN_FLOATS (INT64_C(1) << 18)
 
@@ -81,12 +83,13 @@ typedef struct split {
 
 static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads) {
   split s;
-  const int64_t outer = p->batch * p->groups, want = (int64_t)threads * FC_ITEMS_PER_THREAD;
+  const int64_t outer = p->batch * p->groups;
+  const int64_t want = threads > 1 ? (int64_t)threads * FC_ITEMS_PER_THREAD : 1;
+  /* Positions first, then output rows, for layers with few positions and many channels (7x7). */
   const int64_t slivers = fc_div_ceil(p->out_volume, t->nr);
   const int64_t parts = fc_min(slivers, fc_max(1, fc_div_ceil(want, outer)));
   s.chunk = fc_div_ceil(slivers, parts) * t->nr;
   s.chunks = fc_div_ceil(p->out_volume, s.chunk);
-  /* Too few positions (a 7x7 layer) to feed every thread: split the output channels too. */
   const int64_t row_panels = fc_div_ceil(p->out_per_group, t->mr);
   const int64_t mparts = fc_min(row_panels, fc_max(1, fc_div_ceil(want, outer * s.chunks)));
   s.mblock = fc_div_ceil(row_panels, mparts) * t->mr;
@@ -107,7 +110,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   float *padded = NULL;
   int64_t *row_offset = NULL;
   if (!pointwise) {
-    padded = alloc_floats(p->batch * p->in_channels * g.plane);
+    padded = alloc_floats(p->batch * p->in_channels * g.plane + FC_PATCHES_SLACK);
     row_offset = malloc((size_t)depth * sizeof *row_offset);
     if (!padded || !row_offset) {
       free(padded);
@@ -125,6 +128,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   const split s = split_forward(p, tile, call->num_threads);
   const int64_t channels = p->batch * p->in_channels;
   int failed = 0;
+  if (padded) memset(padded + channels * g.plane, 0, FC_PATCHES_SLACK * sizeof(float));
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
   {
     if (padded) {
@@ -132,7 +136,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       for (int64_t c = 0; c < channels; c++)
         pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
-    float *work = alloc_floats(FC_GEMM_KC * tile->nr);
+    float *work = alloc_floats(FC_GEMM_WORK_FLOATS);
     if (!work) {
 #pragma omp atomic write
       failed = 1;
@@ -179,8 +183,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = &ops->tile;
   const int64_t kvol = p->kernel_volume, icg = p->in_per_group, ocg = p->out_per_group;
-  const int64_t outer = p->batch * p->groups,
-                want = (int64_t)call->num_threads * FC_ITEMS_PER_THREAD;
+  const int64_t outer = p->batch * p->groups;
+  const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
   const int64_t parts = fc_max(1, fc_div_ceil(want, outer));
   const int64_t block = fc_div_ceil(ocg, parts);
   const int64_t blocks = fc_div_ceil(ocg, block), items = outer * blocks;
@@ -191,7 +195,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
   {
-    float *work = alloc_floats(FC_GEMM_KC * tile->nr);
+    float *work = alloc_floats(FC_GEMM_WORK_FLOATS);
     float *col = alloc_floats(block * kvol * chunk);
     if (!work || !col) {
 #pragma omp atomic write

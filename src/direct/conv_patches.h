@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Floats of readable slack the packer needs after the padded block (a vector of the widest ISA
+ * may start at the last element). */
+#define FC_PATCHES_SLACK 64
+
 typedef struct fc_conv_patches {
   const float *padded;        /* the first channel of the group, padded and phase-split */
   const int64_t *row_offset;  /* per row r of B */

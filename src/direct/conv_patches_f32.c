@@ -1,6 +1,6 @@
 /* The B-sliver packer of implicit-GEMM convolution for one ISA (see conv_patches.h). A sliver's
- * NR columns are output positions; where they run along one output row the copy is a few vector
- * loads per B row, otherwise the sliver is cut into row segments. */
+ * NR columns are output positions, cut into runs along one output row (one run for wide maps,
+ * several for narrow ones); each run is a few vector loads per B row. */
 #include "direct/conv_patches.h"
 #include "gemm/gemm.h"
 #include "simd/simd.h"
@@ -25,20 +25,16 @@ void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx_, size_t pc, size_t kc, si
     j += len;
     q += (int64_t)len;
   }
+  /* Each segment is copied in whole vectors: the overshoot past a segment's end lands where the
+   * next segment (or the zeroed tail) is written after it, and reads stay inside the padded
+   * block's FC_PATCHES_SLACK floats of slack. */
   const float *padded = ctx->padded;
   const int64_t *row_offset = ctx->row_offset + pc;
-  if (segments == 1 && n == nrp && nrp % FC_L == 0) {
-    const float *base = padded + seg_base[0];
-    for (size_t k = 0; k < kc; k++, dst += nrp) {
-      const float *src = base + row_offset[k];
-      for (size_t j = 0; j < nrp; j += FC_L) fc_store(dst + j, fc_load(src + j));
-    }
-    return;
-  }
   for (size_t k = 0; k < kc; k++, dst += nrp) {
     for (size_t s = 0; s < segments; s++) {
       const float *src = padded + row_offset[k] + seg_base[s];
-      for (size_t j = 0; j < seg_len[s]; j++) dst[seg_start[s] + j] = src[j];
+      float *d = dst + seg_start[s];
+      for (size_t j = 0; j < seg_len[s]; j += FC_L) fc_store(d + j, fc_load(src + j));
     }
     for (size_t j = n; j < nrp; j++) dst[j] = 0.0f;
   }

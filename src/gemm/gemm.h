@@ -1,11 +1,13 @@
-/* The fp32 GEMM shared by the SIMD engines: C[M][N] (+)= A[M][K] x B[K][N], C row-major.
+/* The fp32 GEMM shared by the SIMD engines: C[M][N] = bias + A[M][K] x B[K][N], C row-major.
  *
- * A (the weights) is read in place through strides, A(i, k) = a[i * rs + k * cs], so convolution
- * weights and their transpose serve unpacked and a plan can borrow the caller's array: MR rows of
- * A are MR short streams the micro-kernel broadcasts from, in L1 after the first sliver. B is
- * packed per call, one sliver of NR columns and KC rows at a time, by a callback, so the same
- * driver runs a plain GEMM (B a matrix) and implicit-GEMM convolution (B the patches of the input,
- * gathered as they are packed). The register tile MR x NR is the ISA's. */
+ * Blocking: per K block of KC and block of MC rows of A, those rows are packed into MR-row panels
+ * that stay in L2 while every sliver of NR columns of B passes under them, each packed into L1
+ * right before use by a callback (so the same driver runs a plain GEMM, B a matrix, and
+ * implicit-GEMM convolution, B the input's patches gathered as they are packed). B is packed once
+ * per row block: 1/MC of the multiply-adds.
+ * A is given in place through strides, A(i, k) = a[i * rs + k * cs], so convolution weights and
+ * their transpose need no packing ahead of time and a plan can borrow the caller's array; packing
+ * per call costs 1/NC of the multiply-adds. The register tile MR x NR is the ISA's. */
 #ifndef FASTCONV_GEMM_GEMM_H
 #define FASTCONV_GEMM_GEMM_H
 
@@ -13,12 +15,15 @@
 
 /* A K block: a B sliver of KC x NR floats stays in L1 (16 KiB for 256 x 16). */
 #define FC_GEMM_KC 256
+/* Rows of A per block (rounded down to MR): an MC x KC block of 128 KiB stays in L2. */
+#define FC_GEMM_MC 128
 #define FC_GEMM_NR_MAX 64
+/* Floats of the work buffer a driver call needs: an A block and a B sliver. */
+#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * (FC_GEMM_MC + FC_GEMM_NR_MAX))
 
-/* C[0:m][0:n] = (accumulate ? C : bias[i]) + A[0:m][0:kc] x B_sliver[kc][NR] */
-typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, size_t rs, size_t cs, const float *b,
-                                   float *c, size_t ldc, size_t m, size_t n, int accumulate,
-                                   const float *bias);
+/* C[0:m][0:n] = (accumulate ? C : bias[i]) + A_panel[kc][MR] x B_sliver[kc][NR] */
+typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                   size_t m, size_t n, int accumulate, const float *bias);
 
 typedef struct fc_gemm_tile {
   int mr, nr;    /* main tile */
@@ -48,8 +53,8 @@ typedef struct fc_gemm_a {
 typedef struct fc_gemm_ops {
   fc_gemm_tile tile;
   fc_pack_b_fn pack_b_matrix; /* ctx: fc_matrix_ctx */
-  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); work: FC_GEMM_KC * NR
-   * floats. */
+  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); work: FC_GEMM_WORK_FLOATS
+   * floats, 64-byte aligned. */
   void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, fc_gemm_a a,
                  fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
                  const float *bias, float *work);
