@@ -3,12 +3,16 @@
 #include <omp.h>
 #include <pthread.h>
 
+#include "api/scratch.h"
 #include "fastconv/fastconv.h"
 
 static int forked_child;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void mark_child(void) { __atomic_store_n(&forked_child, 1, __ATOMIC_RELAXED); }
+static void mark_child(void) {
+  __atomic_store_n(&forked_child, 1, __ATOMIC_RELAXED);
+  fc_scratch_after_fork();
+}
 static void register_atfork(void) { pthread_atfork(NULL, NULL, mark_child); }
 
 int fc_threads_resolve(int requested) {

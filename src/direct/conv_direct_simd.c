@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/scratch.h"
 #include "direct/conv_patches.h"
 #include "dispatch/kernels.h"
 #include "im2col/columns.h"
@@ -24,18 +25,15 @@
 /* Columns of the transposed path's buffer: about 1 MiB of float32. */
 #define FC_COLUMN_FLOATS (INT64_C(1) << 18)
 
-static int64_t round_up(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
-
-static void *alloc_floats(int64_t count) {
-  return aligned_alloc(64, (size_t)round_up(fc_max(count, 1) * (int64_t)sizeof(float), 64));
+static float *scratch_floats(int64_t count) {
+  return fc_scratch_get((size_t)fc_max(count, 1) * sizeof(float));
 }
 
 int fc_direct_simd_wanted(const fc_problem *p) {
-  /* Depthwise layers reduce over the kernel taps alone: too thin for a GEMM tile. Layers with no
-   * input channels are their bias, which the portable path writes (a GEMM with K = 0 writes
-   * nothing). */
+  /* Layers with no input channels are their bias, which the portable path writes (a GEMM with
+   * K = 0 writes nothing). Thin transposed groups would waste the GEMM tile. */
   return p->dtype == FC_DTYPE_FLOAT32 && p->in_per_group > 0 &&
-         !(p->in_per_group == 1 && p->out_per_group == 1);
+         !(p->transposed && p->in_per_group * p->out_per_group < 4);
 }
 
 /* The zero-padded, stride-phase-split copy of the input (conv_patches.h). */
@@ -55,20 +53,29 @@ static padded_input padded_geometry(const fc_problem *p) {
 }
 
 static void pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst) {
+  const int64_t row_floats = g->sw * g->wq;
   for (int64_t d = 0; d < g->dp; d++) {
-    for (int64_t h = 0; h < g->hp; h++, dst += g->sw * g->wq) {
+    for (int64_t h = 0; h < g->hp; h++, dst += row_floats) {
       const int64_t id = d - p->pad[0], ih = h - p->pad[1];
       if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
-        memset(dst, 0, (size_t)(g->sw * g->wq) * sizeof(float));
+        memset(dst, 0, (size_t)row_floats * sizeof(float));
         continue;
       }
       const float *row = x + (id * p->in[1] + ih) * p->in[2];
       for (int64_t phase = 0; phase < g->sw; phase++) {
+        /* phase slot i holds input column i * sw + phase - pad: inside the row for i in [lo, hi) */
         float *out = dst + phase * g->wq;
-        for (int64_t i = 0; i < g->wq; i++) {
-          const int64_t iw = i * g->sw + phase - p->pad[2];
-          out[i] = iw >= 0 && iw < p->in[2] ? row[iw] : 0.0f;
+        const int64_t first = phase - p->pad[2];
+        int64_t lo, hi;
+        fc_valid_outputs(p->in[2], g->wq, g->sw, first, &lo, &hi);
+        memset(out, 0, (size_t)lo * sizeof(float));
+        if (g->sw == 1) {
+          memcpy(out + lo, row + lo + first, (size_t)(hi - lo) * sizeof(float));
+        } else {
+          const float *src = row + lo * g->sw + first;
+          for (int64_t i = lo; i < hi; i++, src += g->sw) out[i] = *src;
         }
+        memset(out + hi, 0, (size_t)(g->wq - hi) * sizeof(float));
       }
     }
   }
@@ -98,37 +105,149 @@ static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threa
   return s;
 }
 
-static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
-                            const float *x, float *y) {
+/* Groups this thin (few output channels, or a short reduction) waste most of a GEMM tile; the row
+ * kernel feeds every load to one to four FMAs instead. */
+static int thin_groups(const fc_problem *p, const fc_gemm_tile *t) {
+  return p->out_per_group < t->mr || p->in_per_group * p->kernel_volume < 16;
+}
+
+/* Output rows narrower than this are computed several at a time as one flat run through the
+ * padded block (with unit strides its rows line up with the output's), into a buffer from which
+ * the valid columns are copied: a 7x7 map is then 2 vector iterations instead of 7 partial ones. */
+#define FC_FLAT_RUN_WIDTH 64
+
+/* The row kernel over items (image, group, block of output channels, depth, band of rows). */
+static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                        const padded_input *g, const float *padded, const int64_t *tap_offset,
+                        float *y) {
+  const fc_problem *p = call->problem;
+  const int64_t blocks = fc_div_ceil(p->out_per_group, FC_ROWS_MAX_OUT);
+  const int64_t planes = p->batch * p->groups * blocks * p->out[0];
+  const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
+  const int64_t bands = fc_min(p->out[1], fc_max(1, fc_div_ceil(want, planes)));
+  const int64_t band = fc_div_ceil(p->out[1], bands);
+  const int64_t row_floats = g->sw * g->wq, wstride = p->in_per_group * p->kernel_volume;
+  const int flat = p->stride[1] == 1 && g->sw == 1 && p->out[2] < FC_FLAT_RUN_WIDTH;
+  float *run = flat ? scratch_floats(FC_ROWS_MAX_OUT * (band * row_floats + FC_PATCHES_SLACK)) : NULL;
+#pragma omp for schedule(static)
+  for (int64_t item = 0; item < planes * bands; item++) {
+    if (flat && !run) continue;
+    const int64_t plane = item / bands, r0 = item % bands * band, r1 = fc_min(p->out[1], r0 + band);
+    const int64_t od = plane % p->out[0], b = plane / p->out[0] % blocks;
+    const int64_t gi = plane / (p->out[0] * blocks) % p->groups;
+    const int64_t n = plane / (p->out[0] * blocks * p->groups);
+    const int64_t oc = gi * p->out_per_group + b * FC_ROWS_MAX_OUT;
+    fc_conv_rows r = {
+        .padded = padded + (n * p->in_channels + gi * p->in_per_group) * g->plane,
+        .tap_offset = tap_offset,
+        .plane = g->plane,
+        .in_per_group = p->in_per_group,
+        .taps = p->kernel_volume,
+        .weight = (const float *)call->weight + oc * wstride,
+        .bias = call->bias ? (const float *)call->bias + oc : NULL,
+        .out_count = fc_min(FC_ROWS_MAX_OUT, p->out_per_group - b * FC_ROWS_MAX_OUT),
+    };
+    const int64_t first_row = od * p->stride[0] * g->hp * row_floats;
+    float *y_plane = y + (n * p->out_channels + oc) * p->out_volume + od * p->out[1] * p->out[2];
+    if (r0 >= r1) continue;
+    if (flat) {
+      const int64_t run_stride = band * row_floats + FC_PATCHES_SLACK;
+      r.base = first_row + r0 * row_floats;
+      r.count = (r1 - r0 - 1) * row_floats + p->out[2];
+      r.y = run;
+      r.y_channel_stride = run_stride;
+      kernels->conv_rows_f32(&r);
+      for (int64_t o = 0; o < r.out_count; o++)
+        for (int64_t oh = r0; oh < r1; oh++)
+          memcpy(y_plane + o * p->out_volume + oh * p->out[2],
+                 run + o * run_stride + (oh - r0) * row_floats, (size_t)p->out[2] * sizeof(float));
+    } else {
+      r.count = p->out[2];
+      r.y_channel_stride = p->out_volume;
+      for (int64_t oh = r0; oh < r1; oh++) {
+        r.base = first_row + oh * p->stride[1] * row_floats;
+        r.y = y_plane + oh * p->out[2];
+        kernels->conv_rows_f32(&r);
+      }
+    }
+  }
+  const int failed = flat && !run;
+  fc_scratch_put(run);
+  return failed;
+}
+
+/* The GEMM over items (image, group, block of output channels, chunk of positions). */
+static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                        const padded_input *g, const float *padded, const int64_t *row_offset,
+                        const float *x, float *y) {
   const fc_problem *p = call->problem;
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = &ops->tile;
-  const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
-  const int pointwise = kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
-                        p->out_volume == p->in_volume;
-  const padded_input g = padded_geometry(p);
-  float *padded = NULL;
-  int64_t *row_offset = NULL;
-  if (!pointwise) {
-    padded = alloc_floats(p->batch * p->in_channels * g.plane + FC_PATCHES_SLACK);
-    row_offset = malloc((size_t)depth * sizeof *row_offset);
-    if (!padded || !row_offset) {
-      free(padded);
-      free(row_offset);
-      return FC_STATUS_OUT_OF_MEMORY;
-    }
-    for (int64_t r = 0; r < depth; r++) {
-      const int64_t k = r % kvol, kw = k % p->kernel[2], kh = k / p->kernel[2] % p->kernel[1],
-                    kd = k / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
-      row_offset[r] = r / kvol * g.plane +
-                      (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
-                      tap_w % g.sw * g.wq + tap_w / g.sw;
+  const int64_t depth = p->in_per_group * p->kernel_volume;
+  const split s = split_forward(p, tile, call->num_threads);
+  float *work = scratch_floats(FC_GEMM_WORK_FLOATS);
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t item = 0; item < s.items; item++) {
+    if (!work) continue;
+    const int64_t chunk = item % s.chunks, mb = item / s.chunks % s.mblocks,
+                  gi = item / (s.chunks * s.mblocks) % p->groups,
+                  n = item / (s.chunks * s.mblocks * p->groups);
+    const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
+    const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
+    const int64_t oc0 = gi * p->out_per_group + m0;
+    const fc_gemm_a a = {(const float *)call->weight + oc0 * depth, (size_t)depth, 1};
+    const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
+    float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
+    const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
+    if (!padded) { /* pointwise: B is the input itself */
+      const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, ops->pack_b_matrix, &ctx, c,
+                  (size_t)p->out_volume, bias, work);
+    } else {
+      const fc_conv_patches ctx = {padded + first_channel * g->plane,
+                                   row_offset,
+                                   p->out[1],
+                                   p->out[2],
+                                   p->stride[0] * g->hp * g->sw * g->wq,
+                                   p->stride[1] * g->sw * g->wq,
+                                   q0};
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, kernels->pack_patches_f32, &ctx,
+                  c, (size_t)p->out_volume, bias, work);
     }
   }
-  const split s = split_forward(p, tile, call->num_threads);
+  const int failed = !work;
+  fc_scratch_put(work);
+  return failed;
+}
+
+static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                            const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
+  const int rows = thin_groups(p, &kernels->gemm_f32->tile);
+  const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
+                        p->out_volume == p->in_volume;
+  const padded_input g = padded_geometry(p);
   const int64_t channels = p->batch * p->in_channels;
+  float *padded = NULL;
+  int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
+  if (!pointwise) {
+    padded = scratch_floats(channels * g.plane + FC_PATCHES_SLACK);
+    offset = malloc((size_t)(rows ? kvol : depth) * sizeof *offset);
+    if (!padded || !offset) {
+      fc_scratch_put(padded);
+      free(offset);
+      return FC_STATUS_OUT_OF_MEMORY;
+    }
+    memset(padded + channels * g.plane, 0, FC_PATCHES_SLACK * sizeof(float));
+    for (int64_t r = 0; r < (rows ? kvol : depth); r++) {
+      const int64_t k = r % kvol, kw = k % p->kernel[2], kh = k / p->kernel[2] % p->kernel[1],
+                    kd = k / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
+      offset[r] = r / kvol * g.plane + (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
+                  tap_w % g.sw * g.wq + tap_w / g.sw;
+    }
+  }
   int failed = 0;
-  if (padded) memset(padded + channels * g.plane, 0, FC_PATCHES_SLACK * sizeof(float));
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
   {
     if (padded) {
@@ -136,44 +255,14 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       for (int64_t c = 0; c < channels; c++)
         pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
-    float *work = alloc_floats(FC_GEMM_WORK_FLOATS);
-    if (!work) {
+    if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
+             : forward_gemm(call, kernels, &g, padded, offset, x, y)) {
 #pragma omp atomic write
       failed = 1;
     }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < s.items; item++) {
-      if (!work) continue;
-      const int64_t chunk = item % s.chunks, mb = item / s.chunks % s.mblocks,
-                    gi = item / (s.chunks * s.mblocks) % p->groups,
-                    n = item / (s.chunks * s.mblocks * p->groups);
-      const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
-      const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
-      const int64_t oc0 = gi * p->out_per_group + m0;
-      const fc_gemm_a a = {(const float *)call->weight + oc0 * depth, (size_t)depth, 1};
-      const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
-      float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
-      const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
-      if (pointwise) {
-        const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
-        ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, ops->pack_b_matrix, &ctx, c,
-                    (size_t)p->out_volume, bias, work);
-      } else {
-        const fc_conv_patches ctx = {padded + first_channel * g.plane,
-                                     row_offset,
-                                     p->out[1],
-                                     p->out[2],
-                                     p->stride[0] * g.hp * g.sw * g.wq,
-                                     p->stride[1] * g.sw * g.wq,
-                                     q0};
-        ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, kernels->pack_patches_f32,
-                    &ctx, c, (size_t)p->out_volume, bias, work);
-      }
-    }
-    free(work);
   }
-  free(padded);
-  free(row_offset);
+  fc_scratch_put(padded);
+  free(offset);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
@@ -195,8 +284,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
   {
-    float *work = alloc_floats(FC_GEMM_WORK_FLOATS);
-    float *col = alloc_floats(block * kvol * chunk);
+    float *work = scratch_floats(FC_GEMM_WORK_FLOATS);
+    float *col = scratch_floats(block * kvol * chunk);
     if (!work || !col) {
 #pragma omp atomic write
       failed = 1;
@@ -219,8 +308,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
         fc_scatter_columns_f32(p, y, &ys, n, gi, o0, ob, p0, count, col, count, 1);
       }
     }
-    free(work);
-    free(col);
+    fc_scratch_put(work);
+    fc_scratch_put(col);
   }
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
@@ -255,8 +344,8 @@ fc_status fc_direct_simd_execute(const fc_engine_call *call, const fc_simd_kerne
   cf.layout = FC_LAYOUT_CHANNELS_FIRST;
   fc_engine_call cf_call = *call;
   cf_call.problem = &cf;
-  float *x = alloc_floats(p->batch * p->in_channels * p->in_volume);
-  float *y = alloc_floats(p->batch * p->out_channels * p->out_volume);
+  float *x = scratch_floats(p->batch * p->in_channels * p->in_volume);
+  float *y = scratch_floats(p->batch * p->out_channels * p->out_volume);
   fc_status status = FC_STATUS_OUT_OF_MEMORY;
   if (x && y) {
     transpose_batched(call->input, x, p->batch, p->in_volume, p->in_channels, call->num_threads);
@@ -265,7 +354,7 @@ fc_status fc_direct_simd_execute(const fc_engine_call *call, const fc_simd_kerne
       transpose_batched(y, call->output, p->batch, p->out_channels, p->out_volume,
                         call->num_threads);
   }
-  free(x);
-  free(y);
+  fc_scratch_put(x);
+  fc_scratch_put(y);
   return status;
 }

@@ -5,10 +5,13 @@
 
 #include "gemm/gemm.h"
 
+struct fc_conv_rows;
+
 typedef struct fc_simd_kernels {
   const char *isa;
   const fc_gemm_ops *gemm_f32;
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
+  void (*conv_rows_f32)(const struct fc_conv_rows *rows);
 } fc_simd_kernels;
 
 /* The selected ISA's table, or NULL when only the portable engines run. */

@@ -1,0 +1,58 @@
+#include "api/scratch.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+/* Blocks kept for reuse, and the bytes they may hold together: beyond that a block is freed. */
+#define FC_SCRATCH_SLOTS 8
+#define FC_SCRATCH_MAX_BYTES ((size_t)512 << 20)
+
+/* Each block starts with its size, 64 bytes before what the caller sees. */
+#define FC_SCRATCH_HEADER 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *slots[FC_SCRATCH_SLOTS];
+static size_t kept_bytes;
+
+static size_t block_size(void *block) { return *(size_t *)((char *)block - FC_SCRATCH_HEADER); }
+
+void *fc_scratch_get(size_t bytes) {
+  pthread_mutex_lock(&lock);
+  int best = -1;
+  for (int i = 0; i < FC_SCRATCH_SLOTS; i++)
+    if (slots[i] && block_size(slots[i]) >= bytes &&
+        (best < 0 || block_size(slots[i]) < block_size(slots[best])))
+      best = i;
+  void *block = NULL;
+  if (best >= 0) {
+    block = slots[best];
+    slots[best] = NULL;
+    kept_bytes -= block_size(block);
+  }
+  pthread_mutex_unlock(&lock);
+  if (block) return block;
+  const size_t total = (bytes + FC_SCRATCH_HEADER + 63) / 64 * 64;
+  if (total < bytes) return NULL; /* overflow */
+  char *raw = aligned_alloc(64, total);
+  if (!raw) return NULL;
+  *(size_t *)raw = total - FC_SCRATCH_HEADER;
+  return raw + FC_SCRATCH_HEADER;
+}
+
+void fc_scratch_put(void *block) {
+  if (!block) return;
+  const size_t size = block_size(block);
+  pthread_mutex_lock(&lock);
+  int slot = -1;
+  for (int i = 0; i < FC_SCRATCH_SLOTS && slot < 0; i++)
+    if (!slots[i]) slot = i;
+  if (slot >= 0 && kept_bytes + size <= FC_SCRATCH_MAX_BYTES) {
+    slots[slot] = block;
+    kept_bytes += size;
+    block = NULL;
+  }
+  pthread_mutex_unlock(&lock);
+  if (block) free((char *)block - FC_SCRATCH_HEADER);
+}
+
+void fc_scratch_after_fork(void) { pthread_mutex_init(&lock, NULL); }
