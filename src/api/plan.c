@@ -170,7 +170,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
   if (status != FC_STATUS_OK) return status;
   if (problem.batch == 0 || problem.out_channels == 0) return FC_STATUS_OK;
   if (!output || (!input && problem.in_channels > 0)) return FC_STATUS_INVALID_ARGUMENT;
-  num_threads = fc_threads_resolve(num_threads);
+  num_threads = fc_threads_for_work(fc_threads_resolve(num_threads), fc_problem_flops(&problem));
   /* Layers with no input channels are the bias alone, which the direct engine writes. */
   const fc_algorithm algorithm =
       problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT : choose(plan, &problem, num_threads);

@@ -23,6 +23,14 @@ typedef struct fc_strides {
 fc_status fc_params_check(const fc_conv_params *params);
 fc_status fc_problem_make(const fc_conv_params *params, const fc_input_geometry *geometry,
                           fc_problem *problem);
+/* Multiply-adds x 2 of the direct algorithm: every (input position, tap) of a transposed layer,
+ * every (output position, tap) of a convolution, times in_per_group x out_channels. */
+static inline double fc_problem_flops(const fc_problem *p) {
+  const double positions = p->transposed ? (double)p->in_volume : (double)p->out_volume;
+  return 2.0 * (double)p->batch * positions * (double)p->in_per_group * (double)p->out_channels *
+         (double)p->kernel_volume;
+}
+
 fc_strides fc_activation_strides(fc_layout layout, int64_t channels, const int64_t size[3]);
 
 /* Integer division rounding toward minus / plus infinity, for any sign of `a` (b > 0). */

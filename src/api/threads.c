@@ -25,3 +25,8 @@ int fc_threads_resolve(int requested) {
 }
 
 int fc_default_num_threads(void) { return fc_threads_resolve(0); }
+
+int fc_threads_for_work(int threads, double flops) {
+  const double earned = 1.0 + flops / FC_FLOPS_PER_THREAD;
+  return earned < (double)threads ? (int)earned : threads;
+}

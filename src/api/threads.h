@@ -10,4 +10,10 @@
  * an if (num_threads > 1) clause, which keeps it off the pool). */
 int fc_threads_resolve(int requested);
 
+/* Starting a parallel region and meeting at its barriers costs tens of microseconds, more than a
+ * small layer's arithmetic (and far more when the other cores are busy): each thread past the
+ * first must have FC_FLOPS_PER_THREAD of work. */
+#define FC_FLOPS_PER_THREAD 2.0e6
+int fc_threads_for_work(int threads, double flops);
+
 #endif
