@@ -80,7 +80,7 @@ def resolve_padding(
         if padding not in ("same", "same_lower"):
             raise ValueError(f"unknown padding {padding!r}")
         pairs = []
-        for n, k, s, d, op in zip(in_sizes, kernel, stride, dilation, output_padding):
+        for n, k, s, d, op in zip(in_sizes, kernel, stride, dilation, output_padding, strict=True):
             if transposed:
                 total = s * (n - 1) + op + d * (k - 1) + 1 - n * s
                 if total < 0:
@@ -153,7 +153,7 @@ def reference_conv(x, w, b=None, stride=1, pad_pairs=0, dilation=1, groups=1, pa
         xp = np.pad(x, ((0, 0), (0, 0)) + pad_pairs, mode=NP_PAD_MODE[padding_mode])
     out = tuple(
         conv_out_size(size, k, s, d, pb, pe)
-        for size, k, s, d, (pb, pe) in zip(x.shape[2:], kernel, stride, dilation, pad_pairs)
+        for size, k, s, d, (pb, pe) in zip(x.shape[2:], kernel, stride, dilation, pad_pairs, strict=True)
     )
     if any(o < 1 for o in out):
         raise ValueError(f"output size {out} < 1")
@@ -164,7 +164,8 @@ def reference_conv(x, w, b=None, stride=1, pad_pairs=0, dilation=1, groups=1, pa
     y = np.zeros((n, groups, cout_g) + out)
     for tap in itertools.product(*(range(k) for k in kernel)):
         window = tuple(
-            slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, dilation, stride, out)
+            slice(t * d, t * d + s * (o - 1) + 1, s)
+            for t, d, s, o in zip(tap, dilation, stride, out, strict=True)
         )
         patch = xg[(slice(None),) * 3 + window]  # (N, G, Cin_g, *out)
         y += np.einsum("ngc...,goc->ngo...", patch, wg[(Ellipsis,) + tap])
@@ -174,9 +175,7 @@ def reference_conv(x, w, b=None, stride=1, pad_pairs=0, dilation=1, groups=1, pa
     return y
 
 
-def reference_conv_transpose(
-    x, w, b=None, stride=1, pad_pairs=0, output_padding=0, groups=1, dilation=1
-):
+def reference_conv_transpose(x, w, b=None, stride=1, pad_pairs=0, output_padding=0, groups=1, dilation=1):
     """Transposed convolution (torch's conv_transpose, the adjoint of the forward one), float64.
 
     Scatter definition: yfull[n, o, i*s + t*d] += x[n, c, i] * w[c, o - group_start, t]; then
@@ -199,14 +198,16 @@ def reference_conv_transpose(
     in_sizes = x.shape[2:]
     out = tuple(
         conv_transpose_out_size(size, k, s, d, pb, pe, op)
-        for size, k, s, d, (pb, pe), op in zip(in_sizes, kernel, stride, dilation, pad_pairs, output_padding)
+        for size, k, s, d, (pb, pe), op in zip(
+            in_sizes, kernel, stride, dilation, pad_pairs, output_padding, strict=True
+        )
     )
     if any(o < 1 for o in out):
         raise ValueError(f"output size {out} < 1")
     # Uncropped buffer: every scattered index plus the output_padding tail.
     full = tuple(
         (size - 1) * s + d * (k - 1) + 1 + op
-        for size, k, s, d, op in zip(in_sizes, kernel, stride, dilation, output_padding)
+        for size, k, s, d, op in zip(in_sizes, kernel, stride, dilation, output_padding, strict=True)
     )
     cin_g = c_in // groups
     xg = x.reshape((n, groups, cin_g) + tuple(in_sizes))
@@ -215,10 +216,10 @@ def reference_conv_transpose(
     for tap in itertools.product(*(range(k) for k in kernel)):
         window = tuple(
             slice(t * d, t * d + s * (size - 1) + 1, s)
-            for t, d, s, size in zip(tap, dilation, stride, in_sizes)
+            for t, d, s, size in zip(tap, dilation, stride, in_sizes, strict=True)
         )
         yfull[(slice(None),) * 3 + window] += np.einsum("ngc...,gco->ngo...", xg, wg[(Ellipsis,) + tap])
-    crop = tuple(slice(pb, pb + o) for (pb, _), o in zip(pad_pairs, out))
+    crop = tuple(slice(pb, pb + o) for (pb, _), o in zip(pad_pairs, out, strict=True))
     y = yfull[(slice(None),) * 3 + crop].reshape((n, c_out) + out)
     if b is not None:
         y = y + np.asarray(b, dtype=np.float64).reshape((1, c_out) + (1,) * nd)

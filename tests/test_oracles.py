@@ -40,11 +40,10 @@ import math
 import warnings
 import zlib
 
+import fastconv
 import numpy as np
 import pytest
 from reference import rel_err, to_channels_first, to_channels_last
-
-import fastconv
 
 ALGORITHMS = ("direct", "im2col", "auto")
 
@@ -102,7 +101,11 @@ def torch_forward_cases():
                 stride = 1 if form == "same" else tuple(int(v) for v in rng.integers(1, 3, nd))
                 dilation = tuple(int(v) for v in rng.integers(1, 3, nd))
                 cin, cout, groups = TORCH_GROUPS[int(rng.integers(len(TORCH_GROUPS)))]
-                mode = str(rng.choice(["reflect", "replicate", "circular"])) if form.startswith("mode") else "zeros"
+                mode = (
+                    str(rng.choice(["reflect", "replicate", "circular"]))
+                    if form.startswith("mode")
+                    else "zeros"
+                )
                 if form in ("int", "mode"):
                     padding = int(rng.integers(0, 3))
                 elif form == "tuple":
@@ -113,15 +116,50 @@ def torch_forward_cases():
                     padding = form
                 dtype = np.float64 if i % 3 else np.float32
                 layout = "channels_last" if i % 4 == 1 else "channels_first"
-                cases.append((nd, algorithm, form, kernel, size, stride, dilation, cin, cout, groups, mode,
-                               padding, bool(i % 2), dtype, layout))
+                cases.append(
+                    (
+                        nd,
+                        algorithm,
+                        form,
+                        kernel,
+                        size,
+                        stride,
+                        dilation,
+                        cin,
+                        cout,
+                        groups,
+                        mode,
+                        padding,
+                        bool(i % 2),
+                        dtype,
+                        layout,
+                    )
+                )
     return cases
 
 
 def _case_id(case):
-    nd, algorithm, form, kernel, size, stride, dilation, cin, cout, groups, mode, padding, bias, dtype, layout = case
-    return (f"{nd}d-{algorithm}-{form}-k{kernel}-s{stride}-d{dilation}-g{groups}-{mode}-{np.dtype(dtype).name}-"
-            f"{layout}").replace(" ", "")
+    (
+        nd,
+        algorithm,
+        form,
+        kernel,
+        size,
+        stride,
+        dilation,
+        cin,
+        cout,
+        groups,
+        mode,
+        padding,
+        bias,
+        dtype,
+        layout,
+    ) = case
+    return (
+        f"{nd}d-{algorithm}-{form}-k{kernel}-s{stride}-d{dilation}-g{groups}-{mode}-{np.dtype(dtype).name}-"
+        f"{layout}"
+    ).replace(" ", "")
 
 
 TORCH_FORWARD = torch_forward_cases()
@@ -140,8 +178,18 @@ def torch_conv_reference(torch, x, w, b, stride, padding, dilation, groups, mode
             tx = F.pad(tx, flat, mode={"zeros": "constant"}.get(mode, mode))
         return conv(tx, tw, tb, stride, 0, dilation, groups).numpy()
     cls = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[nd]
-    m = cls(x.shape[1], w.shape[0], w.shape[2:], stride, padding, dilation, groups, bias=b is not None,
-            padding_mode=mode, dtype=torch.float64)
+    m = cls(
+        x.shape[1],
+        w.shape[0],
+        w.shape[2:],
+        stride,
+        padding,
+        dilation,
+        groups,
+        bias=b is not None,
+        padding_mode=mode,
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         m.weight.copy_(tw)
         if b is not None:
@@ -153,19 +201,45 @@ def torch_conv_reference(torch, x, w, b, stride, padding, dilation, groups, mode
 
 @pytest.mark.parametrize("case", TORCH_FORWARD, ids=[_case_id(c) for c in TORCH_FORWARD])
 def test_torch_forward(torch, case):
-    nd, algorithm, form, kernel, size, stride, dilation, cin, cout, groups, mode, padding, bias, dtype, layout = case
+    (
+        nd,
+        algorithm,
+        form,
+        kernel,
+        size,
+        stride,
+        dilation,
+        cin,
+        cout,
+        groups,
+        mode,
+        padding,
+        bias,
+        dtype,
+        layout,
+    ) = case
     rng = rng_for(_case_id(case))
     x = rng.standard_normal((2, cin) + size).astype(dtype).astype(np.float64)
     w = rng.standard_normal((cout, cin // groups) + kernel).astype(dtype).astype(np.float64)
     b = rng.standard_normal(cout).astype(dtype).astype(np.float64) if bias else None
     try:
         ref = torch_conv_reference(torch, x, w, b, stride, padding, dilation, groups, mode)
-    except RuntimeError:
-        raise AssertionError("torch rejected a case the generator thought valid")
+    except RuntimeError as e:
+        raise AssertionError(f"torch rejected a case the generator thought valid: {e}") from e
     xin = x.astype(dtype)
     xin = to_channels_last(xin) if layout == "channels_last" else xin
-    y = fc_conv(nd)(xin, w.astype(dtype), None if b is None else b.astype(dtype), stride, padding, dilation,
-                    groups, padding_mode=mode, layout=layout, algorithm=algorithm)
+    y = fc_conv(nd)(
+        xin,
+        w.astype(dtype),
+        None if b is None else b.astype(dtype),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode=mode,
+        layout=layout,
+        algorithm=algorithm,
+    )
     assert y.dtype == dtype
     if layout == "channels_last":
         y = to_channels_first(y)
@@ -184,17 +258,37 @@ def torch_transpose_cases():
                     size = tuple(int(v) for v in rng.integers(2, 6, nd))
                     stride = tuple(int(v) for v in rng.integers(1, 4, nd))
                     dilation = tuple(int(v) for v in rng.integers(1, 3, nd))
-                    op = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
-                    padding = tuple(int(v) for v in rng.integers(0, 3, nd)) if i % 2 else int(rng.integers(0, 3))
+                    op = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation, strict=True))
+                    padding = (
+                        tuple(int(v) for v in rng.integers(0, 3, nd)) if i % 2 else int(rng.integers(0, 3))
+                    )
                     pad = padding if isinstance(padding, tuple) else (padding,) * nd
-                    if all((n - 1) * s - 2 * p + d * (k - 1) + o + 1 >= 1
-                           for n, s, p, d, k, o in zip(size, stride, pad, dilation, kernel, op)):
+                    if all(
+                        (n - 1) * s - 2 * p + d * (k - 1) + o + 1 >= 1
+                        for n, s, p, d, k, o in zip(size, stride, pad, dilation, kernel, op, strict=True)
+                    ):
                         break
                 cin, cout, groups = TORCH_GROUPS[i % len(TORCH_GROUPS)]
                 dtype = np.float64 if i % 3 else np.float32
                 layout = "channels_last" if i % 4 == 3 else "channels_first"
-                cases.append((nd, algorithm, kernel, size, stride, dilation, op, padding, cin, cout, groups,
-                              bool(i % 2), dtype, layout))
+                cases.append(
+                    (
+                        nd,
+                        algorithm,
+                        kernel,
+                        size,
+                        stride,
+                        dilation,
+                        op,
+                        padding,
+                        cin,
+                        cout,
+                        groups,
+                        bool(i % 2),
+                        dtype,
+                        layout,
+                    )
+                )
     return cases
 
 
@@ -203,8 +297,10 @@ TORCH_TRANSPOSE = torch_transpose_cases()
 
 def _tr_id(case):
     nd, algorithm, kernel, size, stride, dilation, op, padding, cin, cout, groups, bias, dtype, layout = case
-    return (f"{nd}d-{algorithm}-k{kernel}-s{stride}-d{dilation}-op{op}-p{padding}-g{groups}-"
-            f"{np.dtype(dtype).name}-{layout}").replace(" ", "")
+    return (
+        f"{nd}d-{algorithm}-k{kernel}-s{stride}-d{dilation}-op{op}-p{padding}-g{groups}-"
+        f"{np.dtype(dtype).name}-{layout}"
+    ).replace(" ", "")
 
 
 @pytest.mark.parametrize("case", TORCH_TRANSPOSE, ids=[_tr_id(c) for c in TORCH_TRANSPOSE])
@@ -217,14 +313,32 @@ def test_torch_transpose(torch, case):
     F = torch.nn.functional
     conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
     try:
-        ref = conv(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), stride,
-                   padding, op, groups, dilation).numpy()
+        ref = conv(
+            torch.from_numpy(x),
+            torch.from_numpy(w),
+            None if b is None else torch.from_numpy(b),
+            stride,
+            padding,
+            op,
+            groups,
+            dilation,
+        ).numpy()
     except RuntimeError as e:
         raise AssertionError(f"torch rejected a case the generator thought valid: {e}") from e
     xin = x.astype(dtype)
     xin = to_channels_last(xin) if layout == "channels_last" else xin
-    y = fc_conv_transpose(nd)(xin, w.astype(dtype), None if b is None else b.astype(dtype), stride, padding, op,
-                              groups, dilation, layout=layout, algorithm=algorithm)
+    y = fc_conv_transpose(nd)(
+        xin,
+        w.astype(dtype),
+        None if b is None else b.astype(dtype),
+        stride,
+        padding,
+        op,
+        groups,
+        dilation,
+        layout=layout,
+        algorithm=algorithm,
+    )
     assert y.dtype == dtype
     if layout == "channels_last":
         y = to_channels_first(y)
@@ -249,8 +363,9 @@ def test_torch_transpose_output_size(torch, nd, algorithm):
         with torch.no_grad():
             ref = m(torch.from_numpy(x), output_size=list(out_size)).numpy()
         for os in (out_size, (2, 6) + out_size):
-            y = fc_conv_transpose(nd)(x, w, b, stride, padding, 0, 2, dilation, output_size=os,
-                                      algorithm=algorithm)
+            y = fc_conv_transpose(nd)(
+                x, w, b, stride, padding, 0, 2, dilation, output_size=os, algorithm=algorithm
+            )
             assert y.shape == ref.shape
             assert rel_err(y, ref) <= tolerance(algorithm, np.float64, 2 * math.prod(kernel))
 
@@ -307,8 +422,22 @@ def onnx_conv_cases():
                     pads = [int(v) for v in rng.integers(0, 3, 2 * nd)] if auto_pad == "NOTSET" else None
                     cin, cout, groups = TORCH_GROUPS[(j + len(cases)) % len(TORCH_GROUPS)]
                     layout = "channels_last" if j == 1 and auto_pad != "VALID" else "channels_first"
-                    cases.append((nd, algorithm, auto_pad, kernel, size, stride, dilation, pads, cin, cout, groups,
-                                  layout))
+                    cases.append(
+                        (
+                            nd,
+                            algorithm,
+                            auto_pad,
+                            kernel,
+                            size,
+                            stride,
+                            dilation,
+                            pads,
+                            cin,
+                            cout,
+                            groups,
+                            layout,
+                        )
+                    )
     return cases
 
 
@@ -317,8 +446,11 @@ ONNX_CONV = onnx_conv_cases()
 
 def _onnx_id(c):
     nd, algorithm, auto_pad, kernel, size, stride, dilation, pads, cin, cout, groups, layout = c
-    return f"{nd}d-{algorithm}-{auto_pad}-k{kernel}-s{stride}-d{dilation}-pads{pads}-g{groups}-{layout}".replace(
-        " ", "")
+    return (
+        f"{nd}d-{algorithm}-{auto_pad}-k{kernel}-s{stride}-d{dilation}-pads{pads}-g{groups}-{layout}".replace(
+            " ", ""
+        )
+    )
 
 
 ONNX_AUTO_PAD = {"SAME_UPPER": "same", "SAME_LOWER": "same_lower", "VALID": "valid"}
@@ -338,9 +470,9 @@ def test_onnx_conv(onnx_eval, case):
     else:
         attrs["auto_pad"] = auto_pad
         padding = ONNX_AUTO_PAD[auto_pad]
-    eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
     pad_sum = [0] * nd if pads is None else [pads[i] + pads[i + nd] for i in range(nd)]
-    if auto_pad in ("NOTSET", "VALID") and any(n + p < e for n, p, e in zip(size, pad_sum, eff)):
+    if auto_pad in ("NOTSET", "VALID") and any(n + p < e for n, p, e in zip(size, pad_sum, eff, strict=True)):
         pytest.skip("kernel larger than the padded input")
     ref = onnx_eval("Conv", {"X": x, "W": w, "B": b}, **attrs)
     xin = to_channels_last(x) if layout == "channels_last" else x
@@ -348,7 +480,7 @@ def test_onnx_conv(onnx_eval, case):
     if layout == "channels_last":
         y = to_channels_first(y)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        assert y.shape[2:] == tuple(-(-n // s) for n, s in zip(size, stride))
+        assert y.shape[2:] == tuple(-(-n // s) for n, s in zip(size, stride, strict=True))
     assert rel_err(y, ref) <= tolerance(algorithm, np.float64, cin // groups * math.prod(kernel))
 
 
@@ -367,12 +499,17 @@ def onnx_transpose_cases():
                     op = tuple(int(rng.integers(0, s)) for s in stride)  # evaluator: op < stride
                     pads = [int(v) for v in rng.integers(0, 3, 2 * nd)]
                     if kind in ("SAME_UPPER", "SAME_LOWER"):
-                        totals = [o + d * (k - 1) + 1 - s for o, d, k, s in zip(op, dilation, kernel, stride)]
+                        totals = [
+                            o + d * (k - 1) + 1 - s
+                            for o, d, k, s in zip(op, dilation, kernel, stride, strict=True)
+                        ]
                         if min(totals) < 0:
                             continue
-                    if kind in ("pads", "output_shape_pads"):
-                        outs = [(n - 1) * s - pads[i] - pads[i + nd] + d * (k - 1) + 1
-                                for i, (n, s, d, k) in enumerate(zip(size, stride, dilation, kernel))]
+                    if kind in ("pads", "output_shape_pads", "depthwise"):
+                        outs = [
+                            (n - 1) * s - pads[i] - pads[i + nd] + d * (k - 1) + 1
+                            for i, (n, s, d, k) in enumerate(zip(size, stride, dilation, kernel, strict=True))
+                        ]
                         if min(outs) < 1:
                             continue
                     cases.append((nd, algorithm, kind, kernel, size, stride, dilation, op, pads))
@@ -402,7 +539,9 @@ def test_onnx_conv_transpose(onnx_eval, case):
     feeds = {"X": x, "W": w} | ({"B": b} if bias else {})
     attrs = dict(strides=list(stride), dilations=list(dilation), group=groups, kernel_shape=list(kernel))
     kwargs = dict(algorithm=algorithm)
-    default = [(n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(size, stride, dilation, kernel)]
+    default = [
+        (n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(size, stride, dilation, kernel, strict=True)
+    ]
     if kind in ("SAME_UPPER", "SAME_LOWER"):
         attrs.update(auto_pad=kind, output_padding=list(op))
         args = (stride, ONNX_AUTO_PAD[kind], op, groups, dilation)
@@ -410,14 +549,14 @@ def test_onnx_conv_transpose(onnx_eval, case):
         attrs.update(auto_pad="VALID", output_padding=list(op))
         args = (stride, "valid", op, groups, dilation)
     elif kind == "output_shape":
-        # NOTSET, no pads: the evaluator keeps zero pads and the extra size is at the end (torch's output_size)
-        out_shape = [n + o for n, o in zip(default, op)]
+        # NOTSET, no pads: the evaluator keeps zero pads, the extra size is at the end (torch's output_size)
+        out_shape = [n + o for n, o in zip(default, op, strict=True)]
         attrs.update(output_shape=out_shape)
         args = (stride, 0, 0, groups, dilation)
         kwargs["output_size"] = tuple(out_shape)
     elif kind == "output_shape_pads":
         pairs = onnx_pads_to_pairs(pads)
-        out_shape = [n - pb - pe + o for n, (pb, pe), o in zip(default, pairs, op)]
+        out_shape = [n - pb - pe + o for n, (pb, pe), o in zip(default, pairs, op, strict=True)]
         attrs.update(output_shape=out_shape, pads=pads)
         args = (stride, pairs, 0, groups, dilation)
         kwargs["output_size"] = tuple(out_shape)
@@ -427,7 +566,7 @@ def test_onnx_conv_transpose(onnx_eval, case):
     ref = onnx_eval("ConvTranspose", feeds, **attrs)
     y = fc_conv_transpose(nd)(x, w, b, *args, **kwargs)
     if kind in ("SAME_UPPER", "SAME_LOWER"):
-        assert y.shape[2:] == tuple(n * s for n, s in zip(size, stride))
+        assert y.shape[2:] == tuple(n * s for n, s in zip(size, stride, strict=True))
     assert rel_err(y, ref) <= tolerance(algorithm, np.float64, cin // groups * math.prod(kernel))
 
 
@@ -438,9 +577,10 @@ def test_onnx_conv_transpose_output_shape_with_auto_pad(onnx_eval, auto_pad):
     x = rng.standard_normal((1, 3, 4, 5))
     w = rng.standard_normal((3, 2, 3, 4))
     stride, out_shape = (2, 2), [6, 9]  # smaller than the unpadded (9, 12): totals 3 and 3
-    ref = onnx_eval("ConvTranspose", {"X": x, "W": w}, strides=list(stride), output_shape=out_shape,
-                    auto_pad=auto_pad)
-    totals = [(n - 1) * s + k - o for n, s, k, o in zip((4, 5), stride, (3, 4), out_shape)]
+    ref = onnx_eval(
+        "ConvTranspose", {"X": x, "W": w}, strides=list(stride), output_shape=out_shape, auto_pad=auto_pad
+    )
+    totals = [(n - 1) * s + k - o for n, s, k, o in zip((4, 5), stride, (3, 4), out_shape, strict=True)]
     if auto_pad == "SAME_UPPER":
         pairs = tuple((t // 2, t - t // 2) for t in totals)
     else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from reference import (
     conv_out_size,
     reference_conv,
@@ -24,9 +23,13 @@ TOL = 1e-12  # both sides float64; differences are summation order only
 TORCH_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
-def _torch():
+@pytest.fixture(scope="module")
+def torch():
     torch = pytest.importorskip("torch")
-    return torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny shapes: a thread pool only adds overhead (and fights other pools)
+    yield torch
+    torch.set_num_threads(threads)
 
 
 def _random_forward_case(rng):
@@ -58,15 +61,14 @@ def _torch_conv(torch, x, w, b, stride, pads, dilation, groups, mode):
     return conv(tx, torch.from_numpy(w), tb, stride, 0, dilation, groups).numpy()
 
 
-def test_reference_conv_matches_torch_random():
-    torch = _torch()
+def test_reference_conv_matches_torch_random(torch):
     rng = np.random.default_rng(1234)
     checked = 0
     while checked < 300:
         nd, groups, cin, cout, kernel, stride, dilation, size, mode, pads, n = _random_forward_case(rng)
         if any(
             conv_out_size(s, k, st, d, pb, pe) < 1
-            for s, k, st, d, (pb, pe) in zip(size, kernel, stride, dilation, pads)
+            for s, k, st, d, (pb, pe) in zip(size, kernel, stride, dilation, pads, strict=True)
         ):
             continue
         x = rng.standard_normal((n, cin) + size)
@@ -74,19 +76,20 @@ def test_reference_conv_matches_torch_random():
         b = rng.standard_normal(cout) if rng.random() < 0.5 else None
         ref = reference_conv(x, w, b, stride, pads, dilation, groups, mode)
         got = _torch_conv(torch, x, w, b, stride, pads, dilation, groups, mode)
-        case = dict(size=size, kernel=kernel, stride=stride, dilation=dilation, pads=pads, mode=mode, g=groups)
+        case = dict(
+            size=size, kernel=kernel, stride=stride, dilation=dilation, pads=pads, mode=mode, g=groups
+        )
         assert rel_err(ref, got) < TOL, case
         checked += 1
 
 
-def test_reference_conv_transpose_matches_torch_random():
-    torch = _torch()
+def test_reference_conv_transpose_matches_torch_random(torch):
     F = torch.nn.functional
     rng = np.random.default_rng(4321)
     checked = 0
     while checked < 300:
         nd, groups, cin, cout, kernel, stride, dilation, size, _, pads, n = _random_forward_case(rng)
-        op = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
+        op = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation, strict=True))
         x = rng.standard_normal((n, cin) + size)
         w = rng.standard_normal((cin, cout // groups) + kernel)
         b = rng.standard_normal(cout) if rng.random() < 0.5 else None
@@ -99,8 +102,16 @@ def test_reference_conv_transpose_matches_torch_random():
         symmetric = all(pb == pe for pb, pe in pads)
         if symmetric:
             # torch's own padding arithmetic
-            got = conv(torch.from_numpy(x), torch.from_numpy(w), tb, stride, tuple(p[0] for p in pads), op,
-                       groups, dilation).numpy()
+            got = conv(
+                torch.from_numpy(x),
+                torch.from_numpy(w),
+                tb,
+                stride,
+                tuple(p[0] for p in pads),
+                op,
+                groups,
+                dilation,
+            ).numpy()
         else:
             # asymmetric: torch with no padding, then crop begin/end ourselves
             full = conv(torch.from_numpy(x), torch.from_numpy(w), tb, stride, 0, op, groups, dilation).numpy()
@@ -112,9 +123,9 @@ def test_reference_conv_transpose_matches_torch_random():
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
-def test_resolve_same_matches_torch_same(nd):
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_resolve_same_matches_torch_same(torch, nd):
     """torch padding="same" (stride 1 only) puts the odd extra pad at the end, like our "same"."""
-    torch = _torch()
     F = torch.nn.functional
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
     rng = np.random.default_rng(nd)
@@ -189,10 +200,11 @@ def test_resolve_same_strided_matches_onnx(auto_pad):
         w = rng.standard_normal((3, 2) + kernel)
         pads = resolve_padding(mode, size, kernel, stride, dilation)
         ref = reference_conv(x, w, None, stride, pads, dilation, 1)
-        node = oh.make_node("Conv", ["X", "W"], ["Y"], auto_pad=auto_pad, strides=list(stride),
-                            dilations=list(dilation))
+        node = oh.make_node(
+            "Conv", ["X", "W"], ["Y"], auto_pad=auto_pad, strides=list(stride), dilations=list(dilation)
+        )
         got = _onnx_run(node, {"X": x, "W": w})
-        assert ref.shape[2:] == tuple(-(-s // st) for s, st in zip(size, stride))
+        assert ref.shape[2:] == tuple(-(-s // st) for s, st in zip(size, stride, strict=True))
         assert rel_err(ref, got) < TOL, (kernel, stride, dilation, size)
 
 
@@ -219,9 +231,16 @@ def test_resolve_same_transposed_matches_onnx(auto_pad):
         x = rng.standard_normal((1, 2) + size)
         w = rng.standard_normal((2, 3) + kernel)
         ref = reference_conv_transpose(x, w, None, stride, pads, op, 1, dilation)
-        node = oh.make_node("ConvTranspose", ["X", "W"], ["Y"], auto_pad=auto_pad, strides=list(stride),
-                            dilations=list(dilation), output_padding=list(op))
+        node = oh.make_node(
+            "ConvTranspose",
+            ["X", "W"],
+            ["Y"],
+            auto_pad=auto_pad,
+            strides=list(stride),
+            dilations=list(dilation),
+            output_padding=list(op),
+        )
         got = _onnx_run(node, {"X": x, "W": w})
-        assert ref.shape[2:] == tuple(s * st for s, st in zip(size, stride))
+        assert ref.shape[2:] == tuple(s * st for s, st in zip(size, stride, strict=True))
         assert rel_err(ref, got) < TOL, (kernel, stride, dilation, op, size)
         checked += 1

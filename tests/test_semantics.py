@@ -25,6 +25,7 @@ import random
 import zlib
 from dataclasses import dataclass, fields
 
+import fastconv
 import numpy as np
 import pytest
 from reference import (
@@ -36,8 +37,6 @@ from reference import (
     to_channels_first,
     to_channels_last,
 )
-
-import fastconv
 
 # ---------------------------------------------------------------------------------------------------
 # Tolerances, as max|y - ref| / (max|ref| + tiny) against the float64 reference, multiplied by
@@ -159,8 +158,9 @@ class Tr:
     def id(self):
         return (
             f"{self.nd}d-s{self.stride}-p{self.padding}-op{self.output_padding}-d{self.dilation}-"
-            f"g{self.groups}-{'b' if self.bias else 'nob'}-{'cl' if self.layout == 'channels_last' else 'cf'}-"
-            f"os{self.output_size}-{self.engine[1]}-{self.engine[0]}"
+            f"g{self.groups}-{'b' if self.bias else 'nob'}-"
+            f"{'cl' if self.layout == 'channels_last' else 'cf'}-os{self.output_size}-"
+            f"{self.engine[1]}-{self.engine[0]}"
         )
 
 
@@ -200,14 +200,14 @@ def fwd_params(c: Fwd):
 
 def fwd_valid(c: Fwd) -> bool:
     stride, padding, pads, cin, cout, groups, size, kernel = fwd_params(c)
-    if c.mode == "reflect" and any(max(p) >= n for p, n in zip(pads, size)):
+    if c.mode == "reflect" and any(max(p) >= n for p, n in zip(pads, size, strict=True)):
         return False
-    if c.mode == "circular" and any(max(p) > n for p, n in zip(pads, size)):
+    if c.mode == "circular" and any(max(p) > n for p, n in zip(pads, size, strict=True)):
         return False
     strides = (stride,) * c.nd if isinstance(stride, int) else stride
     return all(
         (n + pb + pe - c.dilation * (k - 1) - 1) // s + 1 >= 1
-        for n, (pb, pe), k, s in zip(size, pads, kernel, strides)
+        for n, (pb, pe), k, s in zip(size, pads, kernel, strides, strict=True)
     )
 
 
@@ -231,7 +231,7 @@ def tr_valid(c: Tr) -> bool:
         return False
     return all(
         conv_transpose_out_size(n, k, s, c.dilation, pb, pe, o) >= 1
-        for n, k, s, (pb, pe), o in zip(size, kernel, strides, pads, op)
+        for n, k, s, (pb, pe), o in zip(size, kernel, strides, pads, op, strict=True)
     )
 
 
@@ -307,10 +307,18 @@ def dedupe(cases):
     return list(dict.fromkeys(cases))
 
 
-FWD_BASE = dict(stride="1", padding="int", dilation=1, groups="1", bias=True, layout="channels_first", mode="zeros")
+FWD_BASE = dict(
+    stride="1", padding="int", dilation=1, groups="1", bias=True, layout="channels_first", mode="zeros"
+)
 TR_BASE = dict(
-    stride="2", padding="int", output_padding="0", dilation=1, groups="1", bias=True,
-    layout="channels_first", output_size="none",
+    stride="2",
+    padding="int",
+    output_padding="0",
+    dilation=1,
+    groups="1",
+    bias=True,
+    layout="channels_first",
+    output_size="none",
 )
 
 FWD_CASES = dedupe(
@@ -348,8 +356,17 @@ def check_forward(c: Fwd, *, num_threads=None):
     b = rng.standard_normal(cout).astype(dtype) if c.bias else None
     ref = reference_conv(x, w, b, stride, pads, c.dilation, groups, c.mode)
     y = conv_fn(c.nd)(
-        to_layout(x, c.layout), w, b, stride, padding, c.dilation, groups,
-        padding_mode=c.mode, layout=c.layout, algorithm=algorithm, num_threads=num_threads,
+        to_layout(x, c.layout),
+        w,
+        b,
+        stride,
+        padding,
+        c.dilation,
+        groups,
+        padding_mode=c.mode,
+        layout=c.layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
     )
     assert isinstance(y, np.ndarray) and y.dtype == dtype
     expect_shape = ref.shape if c.layout == "channels_first" else to_channels_last(ref).shape
@@ -408,7 +425,9 @@ def test_unbatched_forward(nd, layout, algorithm):
     w = rng.standard_normal((6, 2) + kernel)
     b = rng.standard_normal(6)
     ref = reference_conv(x[None], w, b, 2, resolve_padding("same", size, kernel, 2), 1, 2)[0]
-    y = conv_fn(nd)(to_layout(x, layout, batched=False), w, b, 2, "same", 1, 2, layout=layout, algorithm=algorithm)
+    y = conv_fn(nd)(
+        to_layout(x, layout, batched=False), w, b, 2, "same", 1, 2, layout=layout, algorithm=algorithm
+    )
     assert y.ndim == nd + 1
     assert rel_err(from_layout(y, layout, batched=False), ref) <= tolerance(algorithm, np.float64, 2 * 6)
 
@@ -423,8 +442,9 @@ def test_unbatched_transpose(nd, layout, algorithm):
     w = rng.standard_normal((4, 3) + kernel).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)
     ref = reference_conv_transpose(x[None], w, b, 2, resolve_padding(1, size, kernel), 1, 2, 1)[0]
-    y = conv_transpose_fn(nd)(to_layout(x, layout, batched=False), w, b, 2, 1, 1, 2, 1,
-                              layout=layout, algorithm=algorithm)
+    y = conv_transpose_fn(nd)(
+        to_layout(x, layout, batched=False), w, b, 2, 1, 1, 2, 1, layout=layout, algorithm=algorithm
+    )
     assert y.ndim == nd + 1 and y.dtype == np.float32
     assert rel_err(from_layout(y, layout, batched=False), ref) <= tolerance(algorithm, np.float32, 2 * 6)
 
@@ -512,7 +532,9 @@ def test_memory_layouts(nd, transposed, kind, algorithm):
     else:
         w = rng.standard_normal((6, 2) + kernel).astype(np.float32)
         ref = reference_conv(x, w, b, 1, resolve_padding("same", size, kernel, 1, 2), 2, 2, "reflect")
-        y = conv_fn(nd)(make(x), make(w), make(b), 1, "same", 2, 2, padding_mode="reflect", algorithm=algorithm)
+        y = conv_fn(nd)(
+            make(x), make(w), make(b), 1, "same", 2, 2, padding_mode="reflect", algorithm=algorithm
+        )
     assert rel_err(y, ref) <= tolerance(algorithm, np.float32, 2 * math.prod(kernel))
 
 
@@ -537,7 +559,7 @@ def test_inputs_not_modified():
     for algorithm in ALGORITHMS:
         fastconv.conv2d(x, w, b, 1, "same", padding_mode="circular", algorithm=algorithm)
         fastconv.conv_transpose2d(x, w.transpose(1, 0, 2, 3).copy(), None, 2, 1, 1, algorithm=algorithm)
-    for a, c in zip((x, w, b), copies):
+    for a, c in zip((x, w, b), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 
@@ -557,7 +579,17 @@ def test_out_argument(transposed, layout, dtype, algorithm):
         w = rng.standard_normal((4, 3, 3, 2)).astype(dtype)
         ref = reference_conv_transpose(x, w, b, (2, 1), ((1, 1), (0, 0)), (1, 0), 2, 1)
         fn = lambda **kw: fastconv.conv_transpose2d(  # noqa: E731
-            to_layout(x, layout), w, b, (2, 1), (1, 0), (1, 0), 2, layout=layout, algorithm=algorithm, **kw
+            to_layout(x, layout),
+            w,
+            b,
+            (2, 1),
+            (1, 0),
+            (1, 0),
+            2,
+            padding_mode="zeros",
+            layout=layout,
+            algorithm=algorithm,
+            **kw,
         )
     else:
         w = rng.standard_normal((6, 2, 3, 2)).astype(dtype)
@@ -599,16 +631,27 @@ def test_plan_forward(spec, algorithm):
     kernel = FWD_KERNELS[nd]
     w = rng.standard_normal((cout, cin // groups) + kernel).astype(np.float32)
     b = rng.standard_normal(cout).astype(np.float32)
-    plan = fastconv.Convolution(w, b, stride, padding, dilation, groups, padding_mode=mode, layout=layout,
-                                algorithm=algorithm)
+    plan = fastconv.Convolution(
+        w, b, stride, padding, dilation, groups, padding_mode=mode, layout=layout, algorithm=algorithm
+    )
     sizes = [FWD_SIZES[nd], tuple(n + 3 for n in FWD_SIZES[nd])]
     for size in sizes + sizes[:1]:  # back to the first size too
         x = rng.standard_normal((2, cin) + size).astype(np.float32)
         pads = resolve_padding(padding, size, kernel, stride, dilation)
         ref = reference_conv(x, w, b, stride, pads, dilation, groups, mode)
         y = plan(to_layout(x, layout))
-        y_fn = conv_fn(nd)(to_layout(x, layout), w, b, stride, padding, dilation, groups, padding_mode=mode,
-                           layout=layout, algorithm=algorithm)
+        y_fn = conv_fn(nd)(
+            to_layout(x, layout),
+            w,
+            b,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode=mode,
+            layout=layout,
+            algorithm=algorithm,
+        )
         assert y.dtype == np.float32 and y.shape == y_fn.shape
         assert rel_err(from_layout(y, layout), ref) <= tolerance(algorithm, np.float32, cin // groups * 6)
         assert rel_err(y, y_fn) <= tolerance(algorithm, np.float32, cin // groups * 6)
@@ -711,7 +754,7 @@ def test_zero_output_channels(nd, algorithm):
     assert y.shape == (2, 0) + size and y.dtype == np.float32
     wt = np.ones((3, 0) + kernel, dtype=np.float32)
     yt = conv_transpose_fn(nd)(x, wt, None, 1, algorithm=algorithm)
-    out_t = tuple(n + k - 1 for n, k in zip(size, kernel))
+    out_t = tuple(n + k - 1 for n, k in zip(size, kernel, strict=True))
     assert yt.shape == (2, 0) + out_t
 
 
@@ -798,10 +841,31 @@ def _thread_run(name, algorithm, dtype, num_threads=None, layout="channels_first
     b = rng.standard_normal(ws[1] * groups if transposed else ws[0]).astype(dtype)
     nd = len(xs) - 2
     if transposed:
-        return conv_transpose_fn(nd)(to_layout(x, layout), w, b, stride, padding, 0, groups, dilation,
-                                     layout=layout, algorithm=algorithm, num_threads=num_threads)
-    return conv_fn(nd)(to_layout(x, layout), w, b, stride, padding, dilation, groups, layout=layout,
-                       algorithm=algorithm, num_threads=num_threads)
+        return conv_transpose_fn(nd)(
+            to_layout(x, layout),
+            w,
+            b,
+            stride,
+            padding,
+            0,
+            groups,
+            dilation,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+        )
+    return conv_fn(nd)(
+        to_layout(x, layout),
+        w,
+        b,
+        stride,
+        padding,
+        dilation,
+        groups,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+    )
 
 
 def _thread_tol(name, algorithm, dtype):

@@ -1,9 +1,12 @@
 """fastconv: fast convolution on the CPU for numpy arrays.
 
 conv1d/2d/3d and conv_transpose1d/2d/3d follow torch.nn.functional's names, argument order and
-weight shapes; ``Convolution`` is a reusable plan that packs its weights once.
+weight shapes; ``Convolution`` is a reusable plan that holds its weights. correlate/convolve and
+correlate2d/convolve2d are scipy.signal-compatible; ``kernels`` holds classic filters and
+``shapes`` the layer arithmetic.
 """
 
+from . import kernels, shapes
 from ._api import (
     Convolution,
     conv1d,
@@ -15,6 +18,7 @@ from ._api import (
 )
 from ._config import load_blas as _load_blas
 from ._config import show_config
+from .signal import convolve, convolve2d, correlate, correlate2d
 
 __version__ = "0.1.0"
 
@@ -29,4 +33,10 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "show_config",
+    "correlate",
+    "convolve",
+    "correlate2d",
+    "convolve2d",
+    "kernels",
+    "shapes",
 ]

@@ -70,7 +70,7 @@ class Convolution:
         self.requested_algorithm = A.algorithm_name(algorithm, fn)
         self.dtype = weight.dtype
         self._layer = {
-            "spatial_dims": nd, "transposed": self.transposed, "dtype": str(self.dtype), "layout": self.layout,
+            "spatial_dims": nd, "transposed": self.transposed, "dtype": self.dtype.name, "layout": self.layout,
             "in_channels": in_channels, "out_channels": out_channels, "groups": self.groups,
             "kernel": self._to3(self.kernel, 1), "stride": self._to3(self.stride, 1),
             "dilation": self._to3(self.dilation, 1), "output_padding": self._to3(self.output_padding, 0),
@@ -102,20 +102,34 @@ class Convolution:
         """Bytes held by the plan in C (weights, packed copies and bias)."""
         return self._plan.memory
 
-    def _output_padding_for(self, output_size, in_size, pairs):
-        """torch's output_size: picks output_padding so the result has exactly that size."""
+    def _output_padding_for(self, output_size, in_size, pairs, batch, unbatched):
+        """torch's output_size: picks output_padding so the result has exactly that size. It may
+        also give the leading dims, (N, C, *spatial), or (C, *spatial) for an unbatched input."""
         fn, nd = self._name, self.spatial_dims
         if output_size is None:
             return self.output_padding
         if not self.transposed:
             raise ValueError(f"{fn}: output_size is only for transposed convolution")
+        if self._padding[0] != "pairs":
+            raise ValueError(
+                f"{fn}: output_size cannot be combined with padding={self._padding[0]!r}, which already "
+                "fixes the output size (input size x stride)"
+            )
         if isinstance(output_size, (str, bytes)) or not hasattr(output_size, "__len__"):
             raise TypeError(f"{fn}: output_size must be a sequence of {nd} ints, but got {output_size!r}")
         sizes = tuple(output_size)
-        if len(sizes) == nd + 2:
-            sizes = sizes[2:]
+        leading = (self.out_channels,) if unbatched else (batch, self.out_channels)
+        if len(sizes) == nd + len(leading):
+            if tuple(sizes[: len(leading)]) != leading:
+                raise ValueError(
+                    f"{fn}: output_size={tuple(output_size)} starts with {tuple(sizes[: len(leading)])}, "
+                    f"but the result's leading dimensions are {leading}"
+                )
+            sizes = sizes[len(leading):]
         if len(sizes) != nd:
-            raise ValueError(f"{fn}: output_size must have {nd} (or {nd + 2}) entries, but got {output_size!r}")
+            raise ValueError(
+                f"{fn}: output_size must have {nd} (or {nd + len(leading)}) entries, but got {output_size!r}"
+            )
         sizes = tuple(A.as_int(v, "output_size", fn, 1) for v in sizes)
         padding = []
         for i, want, k, s, d, (b, e) in zip(in_size, sizes, self.kernel, self.stride, self.dilation, pairs):
@@ -184,7 +198,7 @@ class Convolution:
         given = x
         threads = self._threads(A.num_threads(num_threads, fn))
         pairs = self._pairs(spatial)
-        output_padding = self._output_padding_for(output_size, spatial, pairs)
+        output_padding = self._output_padding_for(output_size, spatial, pairs, x.shape[0], unbatched)
         if output_padding != self.output_padding:
             plan = Convolution(self.weight, self.bias, self.stride, pairs, self.dilation, self.groups,
                                transposed=True, output_padding=output_padding, layout=self.layout,

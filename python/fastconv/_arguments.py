@@ -24,10 +24,14 @@ ALGORITHMS = tuple(_core.ALGORITHMS)
 
 
 def _is_int(value) -> bool:
+    if type(value) is int:  # the common case, without the ABC machinery's cost
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def as_int(value, name: str, fn: str, minimum: int) -> int:
+    if type(value) is int and minimum <= value < MAX_DIM_VALUE:
+        return value
     if not _is_int(value):
         raise TypeError(f"{fn}: {name} must be an integer, but got {value!r} of type {type(value).__name__}")
     value = operator.index(value)
@@ -40,6 +44,8 @@ def as_int(value, name: str, fn: str, minimum: int) -> int:
 
 def int_tuple(value, nd: int, name: str, fn: str, minimum: int) -> tuple[int, ...]:
     """An int for every spatial dim, or a sequence of nd ints."""
+    if type(value) is int and minimum <= value < MAX_DIM_VALUE:
+        return (value,) * nd
     if _is_int(value):
         return (as_int(value, name, fn, minimum),) * nd
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
@@ -149,8 +155,13 @@ def num_threads(value, fn: str):
     return min(as_int(value, "num_threads", fn, 1), 2**31 - 1)
 
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def float_array(value, name: str, fn: str) -> np.ndarray:
     """A float32 or float64 ndarray (lists are converted); any other dtype is a TypeError."""
+    if type(value) is np.ndarray and value.dtype in _FLOAT_DTYPES:
+        return value
     if not isinstance(value, np.ndarray):
         try:
             value = np.asarray(value)

@@ -1,0 +1,492 @@
+"""scipy.signal-compatible correlation and convolution for numpy pipelines.
+
+``correlate`` / ``convolve`` (1-D to 3-D) and ``correlate2d`` / ``convolve2d`` take the arguments of
+their scipy.signal namesakes and return the same array (same shape, same alignment), computed by
+fastconv's SIMD direct kernels, by two 1-D passes for a separable (rank-1) 2-D kernel, or by FFT
+(numpy.fft, overlap-save in tiles) when that is cheaper::
+
+    import fastconv
+    y = fastconv.correlate(image, kernel, mode="same")          # scipy.signal.correlate
+    y = fastconv.convolve2d(image, kernel, boundary="symm")     # scipy.signal.convolve2d
+
+Conventions, as in scipy.signal:
+
+- ``correlate(in1, in2)[j] = sum_u in1[j + u] * in2[u]`` over the lags the mode asks for;
+  ``convolve`` is ``correlate`` with ``in2`` flipped on every axis. Inputs are real, so
+  scipy's conjugation of ``in2`` in ``correlate`` changes nothing.
+- ``mode="full"``: every lag with any overlap, shape ``in1.shape + in2.shape - 1``.
+  ``mode="same"``: the shape of ``in1``, centred on the full output: scipy takes the full result from
+  index ``(k - 1) // 2`` on every axis (``k`` = kernel size), so an even kernel's extra tap falls
+  *before* the output point for ``correlate`` / ``convolve``. ``correlate2d`` (scipy's own 2-D
+  routine) centres ``same`` the other way for even kernels, and fastconv follows it there too:
+  ``correlate2d(x, w, "same")`` equals ``correlate(x, w, "same")`` only for odd kernel sizes.
+  ``mode="valid"``: the lags where one input lies inside the other; when ``in2`` is the larger in
+  every dimension, the roles swap (as scipy swaps them); when neither contains the other it is a
+  ValueError.
+- ``boundary`` (2-D functions only): ``"fill"`` pads with ``fillvalue``, ``"wrap"`` is periodic,
+  ``"symm"`` reflects including the edge sample (numpy.pad's ``constant``, ``wrap``, ``symmetric``).
+  ``valid`` output never reads the boundary.
+
+dtypes: float32 and float64; the result has the input dtype. Mixing float32 and float64 computes and
+returns float64 (numpy's promotion). Integer, bool and complex inputs are a TypeError: convert them
+explicitly (``x.astype(np.float32)``), nothing is cast or wrapped silently.
+
+``method``: ``"direct"`` runs fastconv's convolution engine (single channel, zero padding passed to the
+engine, other boundaries padded with numpy.pad first); ``"fft"`` runs numpy.fft (overlap-save with
+2-, 3-, 5-smooth block sizes); ``"auto"`` picks by a cost model of both, measured on the development
+machine (see ``_COST``), and never picks FFT when an input holds Inf or NaN (FFT would spread them over
+the whole output, where direct keeps them local). ``separable``: ``None`` detects a rank-1 2-D kernel
+and, with method ``"auto"`` or ``"direct"``, runs two direct 1-D passes when the cost model says that
+is cheaper; ``True`` requires it (a ValueError if the kernel is not rank 1); ``False`` never does it.
+Results agree with scipy to rounding: the direct method to about 1e-6 relative (float32) and 1e-15
+(float64), FFT to about 1e-6 / 1e-15 of the largest output magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import _arguments as A
+from ._api import conv1d, conv2d, conv3d
+
+__all__ = [
+    "choose_conv_method",
+    "convolve",
+    "convolve2d",
+    "correlate",
+    "correlate2d",
+    "next_fast_len",
+]
+
+MODES = ("full", "same", "valid")
+METHODS = ("auto", "direct", "fft")
+# scipy's boundary names and their aliases -> numpy.pad modes
+_BOUNDARIES = {
+    "fill": "constant",
+    "pad": "constant",
+    "wrap": "wrap",
+    "circular": "wrap",
+    "symm": "symmetric",
+    "symmetric": "symmetric",
+}
+_CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+
+# The cost model behind method="auto" and separable=None, in nanoseconds, fitted by hand to
+# benchmarks/bench_signal.py --calibrate (which refits it) at one thread on the development machine
+# (Zen 4, 2 shared cores; other builds ran meanwhile, so every figure is +-30%). The direct constants
+# are the engine's: refit them whenever its single-channel kernels change.
+#   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
+#   fft:     fft_call + points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
+#            + tiles * (n - 1) * per_tile
+#            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
+#            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
+#            (per_axis), and a small 2-D or 3-D tile has a cost of its own (64^2 tiles are 1.4x slower
+#            than 128^2 ones)
+# Measured at one thread, float32, AVX2 build. Direct (0.08-0.13 ns per multiply-add; float64 is
+# still the scalar path, 0.65 ns): 1024^2 x 15x15 19 ms, 1024^2 x 9x9 11 ms; 2048^2: 3x3 13-45 ms,
+# 5x5 26-73 ms, 15x15 189 ms, 31x31 533 ms; 1-D 10^6 x 63 taps 6.5-8 ms. FFT (numpy.fft): 2048^2 x
+# 15x15 134-256 ms in 128^2..512^2 tiles against 376-417 ms as one 2160^2 transform; 1024^2 x 31x31
+# 36-71 ms (one 1080^2 transform, or 256^2 tiles); 512^2 x 9x9 5-16 ms; 1-D 10^6 x 63 taps 13-25 ms
+# in 512..16384 blocks against 49-93 ms whole. Crossover for float32 on large inputs: 2-D between
+# 15x15 (direct) and 31x31 (FFT), about 23x23; 1-D at about 150-250 taps. float64: 2-D at about 9x9.
+_COST = {
+    "float32": {
+        "call": 20e3,
+        "per_out": 1.1,
+        "mac": 0.09,
+        "fft_call": 40e3,
+        "per_point": 2.0,
+        "butterfly": 1.2,
+        "per_axis": 12.0,
+        "per_tile": 50e3,
+    },
+    "float64": {
+        "call": 20e3,
+        "per_out": 2.0,
+        "mac": 0.65,
+        "fft_call": 40e3,
+        "per_point": 2.5,
+        "butterfly": 1.5,
+        "per_axis": 15.0,
+        "per_tile": 50e3,
+    },
+}
+# below this many multiply-adds a direct call runs on one thread (when num_threads is None)
+_SMALL_WORK = 1 << 18
+# separable=None only factors kernels up to this many taps (an SVD of a 64x64 matrix is ~1 ms)
+_SEPARABLE_MAX_TAPS = 4096
+
+
+def next_fast_len(n: int) -> int:
+    """The smallest 2-, 3- and 5-smooth integer >= n (``2**a * 3**b * 5**c``): a fast FFT length."""
+    n = int(n)
+    if n <= 6:
+        return max(n, 1)
+    best = 1 << (n - 1).bit_length()  # a power of two always qualifies
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            q = -(-n // p35)  # smallest multiplier so that p35 * q >= n; round it up to a power of two
+            candidate = p35 << (q - 1).bit_length()
+            best = min(best, candidate)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+# ---------------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _inputs(in1, in2, fn):
+    x = A.float_array(in1, "in1", fn)
+    w = A.float_array(in2, "in2", fn)
+    if x.ndim != w.ndim:
+        raise ValueError(
+            f"{fn}: in1 and in2 must have the same number of dimensions, but got in1 of shape "
+            f"{A.shape_str(x.shape)} and in2 of shape {A.shape_str(w.shape)}"
+        )
+    if x.ndim > 3:
+        raise ValueError(f"{fn}: inputs must have 1 to 3 dimensions, but got {x.ndim}-D arrays")
+    dtype = np.result_type(x.dtype, w.dtype)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+
+
+def _choice(value, name, allowed, fn):
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{fn}: {name}={value!r} is not one of {list(allowed)}")
+    return value
+
+
+def _separable_flag(value, fn):
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise TypeError(f"{fn}: separable must be None, True or False, but got {value!r}")
+
+
+def _fill_value(value, fn):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+            return float(value)
+        raise TypeError(
+            f"{fn}: fillvalue must be a real number, but got {value!r} of type {type(value).__name__}"
+        )
+    return float(value)
+
+
+def _lags(mode, x_shape, w_shape, fn, centre_before=True):
+    """Per axis the lag range [lo, hi) of corr[j] = sum_u x[j + u] w[u] that the mode returns."""
+    if mode == "valid":
+        inside = all(n >= k for n, k in zip(x_shape, w_shape, strict=True))
+        contains = all(k >= n for n, k in zip(x_shape, w_shape, strict=True))
+        if not (inside or contains):
+            raise ValueError(
+                f"{fn}: for mode='valid', one input must be at least as large as the other in every "
+                f"dimension, but got in1 of shape {A.shape_str(x_shape)} and in2 of shape "
+                f"{A.shape_str(w_shape)}"
+            )
+        if inside:
+            return [(0, n - k + 1) for n, k in zip(x_shape, w_shape, strict=True)]
+        return [(n - k, 1) for n, k in zip(x_shape, w_shape, strict=True)]
+    if mode == "full":
+        return [(1 - k, n) for n, k in zip(x_shape, w_shape, strict=True)]
+    # same: scipy's correlate/convolve start the full result at (k - 1) // 2, which is lag -(k // 2) of
+    # the correlation with the (flipped, for convolve) kernel; scipy's correlate2d starts at lag
+    # -((k - 1) // 2)
+    before = [k // 2 if centre_before else (k - 1) // 2 for k in w_shape]
+    return [(-b, n - b) for n, b in zip(x_shape, before, strict=True)]
+
+
+def _flip(a):
+    return a[(slice(None, None, -1),) * a.ndim]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the engines: corr[j] = sum_u x[j + u] * w[u] for j in [lo, hi) per axis, x zero outside its extent
+
+
+def _window(x_shape, w_shape, lags):
+    """The slice of x the lags read and the zero padding around it: (slices, pads, empty?)."""
+    slices, pads, empty = [], [], False
+    for n, k, (lo, hi) in zip(x_shape, w_shape, lags, strict=True):
+        start, stop = max(lo, 0), min(hi - 1 + k, n)
+        if start >= stop:
+            empty = True
+            start = stop = 0
+        slices.append(slice(start, stop))
+        pads.append((start - lo, hi - 1 + k - stop))
+    return tuple(slices), tuple(pads), empty
+
+
+def _direct(x, w, lags, threads):
+    """One single-channel engine call (roles swapped when the kernel is the larger operand)."""
+    if w.size > x.size:
+        # corr(x, w)[j] = corr(w, x)[-j]
+        return _flip(_direct(w, x, [(1 - hi, 1 - lo) for lo, hi in lags], threads))
+    out_shape = tuple(hi - lo for lo, hi in lags)
+    slices, pads, empty = _window(x.shape, w.shape, lags)
+    if empty:
+        return np.zeros(out_shape, x.dtype)
+    result = _CONV[x.ndim](x[slices][None, None], w[None, None], padding=pads, num_threads=threads)
+    return result[0, 0]
+
+
+def _separable_passes(x, column, row, lags, threads):
+    """Two 1-D passes for w = outer(column, row): along axis 1 with row, then along axis 0 with column."""
+    (lo0, hi0), (lo1, hi1) = lags
+    start, stop = max(lo0, 0), min(hi0 - 1 + column.size, x.shape[0])
+    if start >= stop:
+        return np.zeros((hi0 - lo0, hi1 - lo1), x.dtype)
+    rows = _direct(x[start:stop], row[None, :], [(0, stop - start), (lo1, hi1)], threads)
+    return _direct(rows, column[:, None], [(lo0 - start, hi0 - start), (0, hi1 - lo1)], threads)
+
+
+def _fft_blocks(out_shape, w_shape, dtype):
+    """Overlap-save block sizes per axis: the cheapest combination under the cost model."""
+    per_axis = []
+    for m, k in zip(out_shape, w_shape, strict=True):
+        full = next_fast_len(m + k - 1)
+        sizes = {full}
+        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)]:
+            if k < b < full:
+                sizes.add(b)
+        per_axis.append([(b, -(-m // (b - k + 1))) for b in sorted(sizes)])
+    best = None
+    for combo in _product(per_axis):
+        cost = _fft_cost(combo, dtype)
+        if best is None or cost < best[0]:
+            best = (cost, combo)
+    return best
+
+
+def _product(lists):
+    combos = [()]
+    for options in lists:
+        combos = [c + (o,) for c in combos for o in options]
+    return combos
+
+
+def _fft_cost(combo, dtype):
+    c = _COST[dtype.name]
+    points = math.prod(b * t for b, t in combo)
+    tiles = math.prod(t for _, t in combo)
+    logs = sum(math.log2(b) for b, _ in combo)
+    return (
+        c["fft_call"]
+        + points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
+        + tiles * (len(combo) - 1) * c["per_tile"]
+    )
+
+
+def _direct_cost(out_size, taps, dtype):
+    c = _COST[dtype.name]
+    return c["call"] + out_size * (c["per_out"] + taps * c["mac"])
+
+
+def _fft(x, w, lags, blocks=None):
+    """Overlap-save with numpy.fft: tiles of B samples per axis overlapping by k - 1."""
+    nd, dtype = x.ndim, x.dtype
+    out_shape = tuple(hi - lo for lo, hi in lags)
+    slices, pads, empty = _window(x.shape, w.shape, lags)
+    if empty:
+        return np.zeros(out_shape, dtype)
+    if blocks is None:
+        blocks = _fft_blocks(out_shape, w.shape, dtype)[1]
+    sizes = tuple(b for b, _ in blocks)
+    steps = tuple(b - k + 1 for b, k in zip(sizes, w.shape, strict=True))
+    counts = tuple(t for _, t in blocks)
+    extent = tuple(t * s + k - 1 for t, s, k in zip(counts, steps, w.shape, strict=True))
+    padded = np.zeros(extent, dtype)
+    padded[tuple(slice(b, b + s.stop - s.start) for (b, _), s in zip(pads, slices, strict=True))] = x[slices]
+    axes = tuple(range(-nd, 0))
+    if all(t == 1 for t in counts):
+        tiles = padded
+    else:
+        tiles = sliding_window_view(padded, sizes)[tuple(slice(None, None, s) for s in steps)]
+    spectrum = np.fft.rfftn(tiles, s=sizes, axes=axes)
+    spectrum *= np.conj(np.fft.rfftn(w, s=sizes, axes=axes)).astype(spectrum.dtype, copy=False)
+    y = np.fft.irfftn(spectrum, s=sizes, axes=axes)
+    y = y[(Ellipsis, *(slice(0, s) for s in steps))]
+    if tiles.ndim > nd:  # (t1, .., tn, s1, .., sn) -> (t1, s1, .., tn, sn) -> (t1 * s1, .., tn * sn)
+        order = [i for d in range(nd) for i in (d, nd + d)]
+        y = y.transpose(order).reshape(tuple(t * s for t, s in zip(counts, steps, strict=True)))
+    return np.array(y[tuple(slice(0, m) for m in out_shape)], dtype=dtype, order="C")
+
+
+# ---------------------------------------------------------------------------------------------------
+# method choice
+
+
+def _factors(w, separable, fn):
+    """(column, row) when the two 1-D passes are to be considered, else None."""
+    if separable is False or w.ndim != 2:
+        if separable and w.ndim != 2:
+            raise ValueError(
+                f"{fn}: separable=True needs a 2-D kernel, but in2 has shape {A.shape_str(w.shape)}"
+            )
+        return None
+    if separable is None and (min(w.shape) < 2 or w.size > _SEPARABLE_MAX_TAPS):
+        return None
+    from .kernels import separable as factor
+
+    pair = factor(w)
+    if pair is None and separable:
+        raise ValueError(
+            f"{fn}: separable=True, but the kernel of shape {A.shape_str(w.shape)} is not rank 1 (it is not "
+            "the outer product of a column and a row); pass separable=None or False"
+        )
+    return pair
+
+
+def _plan(x, w, lags, method, separable, fn):
+    """('direct' | 'separable' | 'fft', extra) for the zero-filled problem."""
+    out_shape = tuple(hi - lo for lo, hi in lags)
+    out_size = math.prod(out_shape)
+    if method == "fft":
+        if separable:
+            raise ValueError(
+                f"{fn}: separable=True runs two direct 1-D passes; it cannot be combined with method='fft'"
+            )
+        return "fft", None
+    small = min(x.size, w.size)
+    pair = _factors(w, separable, fn) if w.size <= x.size or separable else None
+    if separable and pair is not None:
+        return "separable", pair
+    costs = {"direct": _direct_cost(out_size, small, x.dtype)}
+    if pair is not None:
+        rows = (min(lags[0][1] - 1 + w.shape[0], x.shape[0]) - max(lags[0][0], 0)) * out_shape[1]
+        costs["separable"] = _direct_cost(max(rows, 0), w.shape[1], x.dtype) + _direct_cost(
+            out_size, w.shape[0], x.dtype
+        )
+    blocks = None
+    if method == "auto" and costs["direct"] > _COST[x.dtype.name]["fft_call"]:
+        blocks = _fft_blocks(out_shape, w.shape, x.dtype)
+        costs["fft"] = blocks[0]
+    choice = min(costs, key=costs.get)
+    if choice == "fft" and not (np.isfinite(x).all() and np.isfinite(w).all()):
+        del costs["fft"]  # FFT would turn one Inf or NaN into a whole output of NaN
+        choice = min(costs, key=costs.get)
+    return choice, pair if choice == "separable" else blocks[1] if choice == "fft" else None
+
+
+def _run(x, w, lags, method, separable, threads, fn):
+    choice, extra = _plan(x, w, lags, method, separable, fn)
+    if threads is None and math.prod(hi - lo for lo, hi in lags) * min(x.size, w.size) < _SMALL_WORK:
+        threads = 1  # waking an OpenMP team costs more than the work (0.5 ms against 0.07 ms on a 9x8 image)
+    if choice == "fft":
+        return _fft(x, w, lags, extra)
+    if choice == "separable":
+        column, row = extra
+        return _separable_passes(x, column.astype(x.dtype), row.astype(x.dtype), lags, threads)
+    return _direct(x, w, lags, threads)
+
+
+def _correlate(
+    fn,
+    in1,
+    in2,
+    mode,
+    method,
+    flip,
+    boundary="fill",
+    fillvalue=0.0,
+    separable=None,
+    num_threads=None,
+    two_d=False,
+):
+    x, w = _inputs(in1, in2, fn)
+    if two_d and (x.ndim != 2 or w.ndim != 2):
+        raise ValueError(
+            f"{fn}: in1 and in2 must both be 2-D arrays, but got in1 of shape {A.shape_str(x.shape)} and "
+            f"in2 of shape {A.shape_str(w.shape)}"
+        )
+    mode = _choice(mode, "mode", MODES, fn)
+    method = _choice(method, "method", METHODS, fn)
+    pad_mode = _BOUNDARIES[_choice(boundary, "boundary", tuple(_BOUNDARIES), fn)]
+    fill = _fill_value(fillvalue, fn)
+    separable = _separable_flag(separable, fn)
+    threads = A.num_threads(num_threads, fn)
+    if x.ndim == 0:  # scipy: the product of two scalars
+        return x * w
+    for name, a in (("in1", x), ("in2", w)):
+        if a.size == 0:
+            raise ValueError(
+                f"{fn}: {name} is empty (shape {A.shape_str(a.shape)}); it needs at least one element"
+            )
+    if flip:
+        w = _flip(w)
+    lags = _lags(mode, x.shape, w.shape, fn, centre_before=not (two_d and not flip))
+    if mode == "valid" or (pad_mode == "constant" and fill == 0.0):
+        return _run(x, w, lags, method, separable, threads, fn)
+    # a boundary other than zeros: pad with numpy.pad, then the zero-filled problem on the padded array
+    slices, pads, _ = _window(x.shape, w.shape, lags)
+    widths = [(max(b, 0), max(e, 0)) for b, e in pads]
+    kwargs = {"constant_values": fill} if pad_mode == "constant" else {}
+    padded = np.pad(x, widths, mode=pad_mode, **kwargs)
+    shifted = [(lo + b, hi + b) for (lo, hi), (b, _) in zip(lags, widths, strict=True)]
+    return _run(padded, w, shifted, method, separable, threads, fn)
+
+
+# ---------------------------------------------------------------------------------------------------
+# public functions
+
+
+def correlate(in1, in2, mode="full", method="auto", *, separable=None, num_threads=None):
+    """Cross-correlation of two 1-D, 2-D or 3-D arrays, as ``scipy.signal.correlate``.
+
+    ``out[j] = sum_u in1[j + u] * in2[u]`` for the lags ``mode`` selects (``"full"``, ``"same"``: the
+    shape of in1, ``"valid"``), with scipy's alignment; ``method`` is ``"auto"``, ``"direct"`` or
+    ``"fft"``; ``separable`` (None/True/False) controls two 1-D passes for a rank-1 2-D kernel;
+    ``num_threads`` is the direct engine's thread count (None: threadpoolctl / OMP_NUM_THREADS).
+    float32/float64 in, the same dtype out (float64 when they are mixed).
+    """
+    return _correlate(
+        "correlate", in1, in2, mode, method, False, separable=separable, num_threads=num_threads
+    )
+
+
+def convolve(in1, in2, mode="full", method="auto", *, separable=None, num_threads=None):
+    """Convolution of two 1-D, 2-D or 3-D arrays, as ``scipy.signal.convolve``: ``correlate`` with
+    ``in2`` flipped on every axis. Arguments as for :func:`correlate`."""
+    return _correlate("convolve", in1, in2, mode, method, True, separable=separable, num_threads=num_threads)
+
+
+def correlate2d(
+    in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", separable=None, num_threads=None
+):
+    """2-D cross-correlation with a boundary, as ``scipy.signal.correlate2d``.
+
+    ``boundary``: ``"fill"`` (pad with ``fillvalue``), ``"wrap"`` (periodic) or ``"symm"`` (mirror
+    including the edge); scipy's aliases ``"pad"``, ``"circular"``, ``"symmetric"`` are accepted.
+    ``mode="same"`` follows scipy.signal.correlate2d's centring, which for an even kernel differs by one
+    sample from :func:`correlate`'s. Other arguments as for :func:`correlate`.
+    """
+    return _correlate(
+        "correlate2d", in1, in2, mode, method, False, boundary, fillvalue, separable, num_threads, two_d=True
+    )
+
+
+def convolve2d(
+    in1, in2, mode="full", boundary="fill", fillvalue=0, *, method="auto", separable=None, num_threads=None
+):
+    """2-D convolution with a boundary, as ``scipy.signal.convolve2d``. Arguments as for
+    :func:`correlate2d`; the kernel is flipped on both axes."""
+    return _correlate(
+        "convolve2d", in1, in2, mode, method, True, boundary, fillvalue, separable, num_threads, two_d=True
+    )
+
+
+def choose_conv_method(in1, in2, mode="full", *, separable=None):
+    """The method ``method="auto"`` runs for these inputs: ``"direct"``, ``"separable"`` or ``"fft"``
+    (for ``convolve`` and ``correlate`` alike: flipping the kernel does not change the cost)."""
+    fn = "choose_conv_method"
+    x, w = _inputs(in1, in2, fn)
+    mode = _choice(mode, "mode", MODES, fn)
+    if x.ndim == 0 or x.size == 0 or w.size == 0:
+        return "direct"  # nothing to compute (or the ValueError correlate raises)
+    return _plan(x, w, _lags(mode, x.shape, w.shape, fn), "auto", _separable_flag(separable, fn), fn)[0]
