@@ -20,16 +20,34 @@ class Convolution:
     the number of spatial dimensions is ``weight.ndim - 2``.
     """
 
-    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, transposed=False,
-                 output_padding=0, padding_mode="zeros", layout="channels_first", algorithm="auto",
-                 num_threads=None, spatial_dims=None, _name="Convolution", _borrow=False):
+    def __init__(
+        self,
+        weight,
+        bias=None,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        *,
+        transposed=False,
+        output_padding=0,
+        padding_mode="zeros",
+        layout="channels_first",
+        algorithm="auto",
+        num_threads=None,
+        spatial_dims=None,
+        _name="Convolution",
+        _borrow=False,
+    ):
         fn = self._name = _name
         weight = A.float_array(weight, "weight", fn)
         nd = weight.ndim - 2 if spatial_dims is None else spatial_dims
         if weight.ndim != nd + 2 or not 1 <= nd <= 3:
             what = "(C_in, C_out/groups" if transposed else "(C_out, C_in/groups"
             need = f"{nd + 2}-D {what}, {_WEIGHT_AXES[nd]})" if 1 <= nd <= 3 else "3-D to 5-D"
-            raise ValueError(f"{fn}: expected weight to be {need}, but got weight of shape {A.shape_str(weight.shape)}")
+            raise ValueError(
+                f"{fn}: expected weight to be {need}, but got weight of shape {A.shape_str(weight.shape)}"
+            )
         self.spatial_dims, self.transposed = nd, bool(transposed)
         self.groups = A.as_int(groups, "groups", fn, 1)
         rows, per_group = weight.shape[0], weight.shape[1]
@@ -70,15 +88,24 @@ class Convolution:
         self.requested_algorithm = A.algorithm_name(algorithm, fn)
         self.dtype = weight.dtype
         self._layer = {
-            "spatial_dims": nd, "transposed": self.transposed, "dtype": self.dtype.name, "layout": self.layout,
-            "in_channels": in_channels, "out_channels": out_channels, "groups": self.groups,
-            "kernel": self._to3(self.kernel, 1), "stride": self._to3(self.stride, 1),
-            "dilation": self._to3(self.dilation, 1), "output_padding": self._to3(self.output_padding, 0),
+            "spatial_dims": nd,
+            "transposed": self.transposed,
+            "dtype": self.dtype.name,
+            "layout": self.layout,
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "groups": self.groups,
+            "kernel": self._to3(self.kernel, 1),
+            "stride": self._to3(self.stride, 1),
+            "dilation": self._to3(self.dilation, 1),
+            "output_padding": self._to3(self.output_padding, 0),
         }
         if self.requested_algorithm != "auto":
             reason = _core.unsupported_reason(self._layer, self.requested_algorithm)
             if reason:
-                raise ValueError(f"{fn}: algorithm={self.requested_algorithm!r} cannot run this layer: {reason}")
+                raise ValueError(
+                    f"{fn}: algorithm={self.requested_algorithm!r} cannot run this layer: {reason}"
+                )
         self.weight = np.ascontiguousarray(weight)
         self.bias = None if bias is None else np.ascontiguousarray(bias)
         # The functional API's one-shot plans borrow the arrays: the call returns before the caller
@@ -90,7 +117,7 @@ class Convolution:
         return (neutral,) * (3 - len(values)) + tuple(values)
 
     def _check_output_padding(self, output_padding):
-        for op, s, d in zip(output_padding, self.stride, self.dilation):
+        for op, s, d in zip(output_padding, self.stride, self.dilation, strict=True):
             if op >= max(s, d):
                 raise ValueError(
                     f"{self._name}: output_padding={tuple(output_padding)} must be smaller than either "
@@ -125,14 +152,16 @@ class Convolution:
                     f"{fn}: output_size={tuple(output_size)} starts with {tuple(sizes[: len(leading)])}, "
                     f"but the result's leading dimensions are {leading}"
                 )
-            sizes = sizes[len(leading):]
+            sizes = sizes[len(leading) :]
         if len(sizes) != nd:
             raise ValueError(
                 f"{fn}: output_size must have {nd} (or {nd + len(leading)}) entries, but got {output_size!r}"
             )
         sizes = tuple(A.as_int(v, "output_size", fn, 1) for v in sizes)
         padding = []
-        for i, want, k, s, d, (b, e) in zip(in_size, sizes, self.kernel, self.stride, self.dilation, pairs):
+        for i, want, k, s, d, (b, e) in zip(
+            in_size, sizes, self.kernel, self.stride, self.dilation, pairs, strict=True
+        ):
             smallest = (i - 1) * s - b - e + d * (k - 1) + 1
             largest = smallest + max(s, d) - 1
             if not smallest <= want <= largest:
@@ -146,8 +175,15 @@ class Convolution:
 
     def _sizes(self, in_size, pairs, output_padding):
         return tuple(
-            (i - 1) * s - b - e + d * (k - 1) + 1 + (max(s, d) - 1 if output_padding is None else output_padding)
-            for i, k, s, d, (b, e) in zip(in_size, self.kernel, self.stride, self.dilation, pairs)
+            (i - 1) * s
+            - b
+            - e
+            + d * (k - 1)
+            + 1
+            + (max(s, d) - 1 if output_padding is None else output_padding)
+            for i, k, s, d, (b, e) in zip(
+                in_size, self.kernel, self.stride, self.dilation, pairs, strict=True
+            )
         )
 
     def _prepare(self, x, fn):
@@ -167,8 +203,8 @@ class Convolution:
         if x.shape[channel_axis] != self.in_channels:
             kind = "weight" if not self.transposed else "transposed weight"
             raise ValueError(
-                f"{fn}: given groups={self.groups}, {kind} of shape {A.shape_str(self.weight.shape)}, expected "
-                f"input{A.shape_str(given_shape)} to have {self.in_channels} channels, but got "
+                f"{fn}: given groups={self.groups}, {kind} of shape {A.shape_str(self.weight.shape)}, "
+                f"expected input{A.shape_str(given_shape)} to have {self.in_channels} channels, but got "
                 f"{x.shape[channel_axis]} channels instead"
             )
         spatial = x.shape[2:] if channel_axis == 1 else x.shape[1:-1]
@@ -183,8 +219,16 @@ class Convolution:
         return self._plan.choose(x.shape[0], self._to3(spatial, 1), *self._pads(pairs), self._threads())
 
     def _pairs(self, spatial):
-        return A.resolve_padding(self._padding, spatial, self.kernel, self.stride, self.dilation,
-                                 self.output_padding, self.transposed, self._name)
+        return A.resolve_padding(
+            self._padding,
+            spatial,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.output_padding,
+            self.transposed,
+            self._name,
+        )
 
     def _pads(self, pairs):
         return self._to3([b for b, _ in pairs], 0), self._to3([e for _, e in pairs], 0)
@@ -200,9 +244,19 @@ class Convolution:
         pairs = self._pairs(spatial)
         output_padding = self._output_padding_for(output_size, spatial, pairs, x.shape[0], unbatched)
         if output_padding != self.output_padding:
-            plan = Convolution(self.weight, self.bias, self.stride, pairs, self.dilation, self.groups,
-                               transposed=True, output_padding=output_padding, layout=self.layout,
-                               algorithm=self.requested_algorithm, _name=fn)
+            plan = Convolution(
+                self.weight,
+                self.bias,
+                self.stride,
+                pairs,
+                self.dilation,
+                self.groups,
+                transposed=True,
+                output_padding=output_padding,
+                layout=self.layout,
+                algorithm=self.requested_algorithm,
+                _name=fn,
+            )
             result = plan(x[0] if unbatched else x, out=out, num_threads=threads or None, _fn=fn)
             self.algorithm = plan.algorithm
             return result
@@ -218,7 +272,9 @@ class Convolution:
             shape = (batch, *out_spatial, self.out_channels)
         user_shape = shape[1:] if unbatched else shape
         if out is not None:
-            A.check_out(out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn)
+            A.check_out(
+                out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn
+            )
             result = out.reshape(shape)
         else:
             result = np.empty(shape, dtype=self.dtype)
@@ -234,7 +290,7 @@ class Convolution:
     def _out_spatial(self, spatial, pairs, fn):
         sizes = []
         for dim, (i, k, s, d, op, (b, e)) in enumerate(
-            zip(spatial, self.kernel, self.stride, self.dilation, self.output_padding, pairs)
+            zip(spatial, self.kernel, self.stride, self.dilation, self.output_padding, pairs, strict=True)
         ):
             span = d * (k - 1) + 1
             if self.transposed:
@@ -267,63 +323,289 @@ class Convolution:
         )
 
 
-def _convolution(nd, name, input, weight, bias, stride, padding, dilation, groups, padding_mode, layout,
-                 algorithm, out, num_threads):
-    plan = Convolution(weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
-                       layout=layout, algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name,
-                       _borrow=True)
+def _convolution(
+    nd,
+    name,
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+    padding_mode,
+    layout,
+    algorithm,
+    out,
+    num_threads,
+):
+    plan = Convolution(
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=nd,
+        _name=name,
+        _borrow=True,
+    )
     return plan(input, out=out)
 
 
-def _transposed(nd, name, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size,
-                padding_mode, layout, algorithm, out, num_threads):
-    plan = Convolution(weight, bias, stride, padding, dilation, groups, transposed=True,
-                       output_padding=output_padding, padding_mode=padding_mode, layout=layout,
-                       algorithm=algorithm, num_threads=num_threads, spatial_dims=nd, _name=name,
-                       _borrow=True)
+def _transposed(
+    nd,
+    name,
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    output_padding,
+    groups,
+    dilation,
+    output_size,
+    padding_mode,
+    layout,
+    algorithm,
+    out,
+    num_threads,
+):
+    plan = Convolution(
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        transposed=True,
+        output_padding=output_padding,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=nd,
+        _name=name,
+        _borrow=True,
+    )
     return plan(input, out=out, output_size=output_size)
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           layout="channels_first", algorithm="auto", out=None, num_threads=None):
+def conv1d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """1-D convolution (cross-correlation, as in torch.nn.functional.conv1d)."""
-    return _convolution(1, "conv1d", input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                        layout, algorithm, out, num_threads)
+    return _convolution(
+        1,
+        "conv1d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           layout="channels_first", algorithm="auto", out=None, num_threads=None):
+def conv2d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """2-D convolution (cross-correlation, as in torch.nn.functional.conv2d)."""
-    return _convolution(2, "conv2d", input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                        layout, algorithm, out, num_threads)
+    return _convolution(
+        2,
+        "conv2d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           layout="channels_first", algorithm="auto", out=None, num_threads=None):
+def conv3d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    *,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """3-D convolution (cross-correlation, as in torch.nn.functional.conv3d)."""
-    return _convolution(3, "conv3d", input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                        layout, algorithm, out, num_threads)
+    return _convolution(
+        3,
+        "conv3d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )
 
 
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     output_size=None, padding_mode="zeros", layout="channels_first", algorithm="auto", out=None,
-                     num_threads=None):
+def conv_transpose1d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    output_size=None,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """1-D transposed convolution (as torch.nn.functional.conv_transpose1d)."""
-    return _transposed(1, "conv_transpose1d", input, weight, bias, stride, padding, output_padding, groups,
-                       dilation, output_size, padding_mode, layout, algorithm, out, num_threads)
+    return _transposed(
+        1,
+        "conv_transpose1d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        output_size,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     output_size=None, padding_mode="zeros", layout="channels_first", algorithm="auto", out=None,
-                     num_threads=None):
+def conv_transpose2d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    output_size=None,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """2-D transposed convolution (as torch.nn.functional.conv_transpose2d)."""
-    return _transposed(2, "conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups,
-                       dilation, output_size, padding_mode, layout, algorithm, out, num_threads)
+    return _transposed(
+        2,
+        "conv_transpose2d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        output_size,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )
 
 
-def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     output_size=None, padding_mode="zeros", layout="channels_first", algorithm="auto", out=None,
-                     num_threads=None):
+def conv_transpose3d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    output_size=None,
+    padding_mode="zeros",
+    layout="channels_first",
+    algorithm="auto",
+    out=None,
+    num_threads=None,
+):
     """3-D transposed convolution (as torch.nn.functional.conv_transpose3d)."""
-    return _transposed(3, "conv_transpose3d", input, weight, bias, stride, padding, output_padding, groups,
-                       dilation, output_size, padding_mode, layout, algorithm, out, num_threads)
+    return _transposed(
+        3,
+        "conv_transpose3d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        output_size,
+        padding_mode,
+        layout,
+        algorithm,
+        out,
+        num_threads,
+    )

@@ -89,10 +89,13 @@ def padding_spec(padding, nd: int, fn: str):
         elif hasattr(v, "__len__") and not isinstance(v, (str, bytes)) and len(v) == 2:
             pairs.append((as_int(v[0], "padding", fn, 0), as_int(v[1], "padding", fn, 0)))
         elif not hasattr(v, "__len__") or isinstance(v, (str, bytes)):
-            raise TypeError(f"{fn}: padding entries must be ints or (begin, end) pairs, but got {v!r} in {padding!r}")
+            raise TypeError(
+                f"{fn}: padding entries must be ints or (begin, end) pairs, but got {v!r} in {padding!r}"
+            )
         else:
             raise ValueError(
-                f"{fn}: each padding entry must be an int or a (begin, end) pair, but got {v!r} in {padding!r}"
+                f"{fn}: each padding entry must be an int or a (begin, end) pair, "
+                f"but got {v!r} in {padding!r}"
             )
     return "pairs", tuple(pairs)
 
@@ -103,7 +106,7 @@ def resolve_padding(spec, in_size, kernel, stride, dilation, output_padding, tra
     if kind == "pairs":
         return pairs
     resolved = []
-    for i, k, s, d, op in zip(in_size, kernel, stride, dilation, output_padding):
+    for i, k, s, d, op in zip(in_size, kernel, stride, dilation, output_padding, strict=True):
         span = d * (k - 1) + 1
         if transposed:
             total = op + span - s  # the padding that makes the output exactly in * stride
@@ -191,7 +194,9 @@ def check_out(out, shape, dtype, arrays, fn: str) -> np.ndarray:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: out must be a numpy.ndarray, but got {type(out).__name__}")
     if out.shape != tuple(shape):
-        raise ValueError(f"{fn}: out has shape {shape_str(out.shape)}, but the result has shape {shape_str(shape)}")
+        raise ValueError(
+            f"{fn}: out has shape {shape_str(out.shape)}, but the result has shape {shape_str(shape)}"
+        )
     if out.dtype != dtype:
         raise ValueError(f"{fn}: out has dtype {out.dtype}, but the result has dtype {dtype}")
     if not out.flags.c_contiguous:
@@ -214,7 +219,7 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
 def pad_input(x: np.ndarray, pairs, mode: str, channel_axis: int, fn: str) -> np.ndarray:
     """Applies a non-zero padding mode with np.pad; the kernels then see no padding."""
     spatial_axes = [a for a in range(x.ndim) if a not in (0, channel_axis % x.ndim)]
-    for axis, (b, e) in zip(spatial_axes, pairs):
+    for axis, (b, e) in zip(spatial_axes, pairs, strict=True):
         size = x.shape[axis]
         if mode == "reflect" and max(b, e) >= size:
             raise ValueError(
@@ -227,6 +232,6 @@ def pad_input(x: np.ndarray, pairs, mode: str, channel_axis: int, fn: str) -> np
                 f"spatial dimension {spatial_axes.index(axis)}"
             )
     widths = [(0, 0)] * x.ndim
-    for axis, pair in zip(spatial_axes, pairs):
+    for axis, pair in zip(spatial_axes, pairs, strict=True):
         widths[axis] = pair
     return np.pad(x, widths, mode=_NP_PAD_MODE[mode])

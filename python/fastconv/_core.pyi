@@ -16,16 +16,35 @@ def isas() -> tuple[str, str, str]: ...
 class Plan:
     memory: int
     def __init__(
-        self, layer: dict[str, Any], weight: np.ndarray, bias: np.ndarray | None, algorithm: str, borrow: bool = False
+        self,
+        layer: dict[str, Any],
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        algorithm: str,
+        borrow: bool = False,
     ) -> None: ...
     def output_size(
-        self, batch: int, in_size: tuple[int, int, int], pad_begin: tuple[int, int, int], pad_end: tuple[int, int, int]
+        self,
+        batch: int,
+        in_size: tuple[int, int, int],
+        pad_begin: tuple[int, int, int],
+        pad_end: tuple[int, int, int],
     ) -> tuple[int, int, int]: ...
     def choose(
-        self, batch: int, in_size: tuple[int, int, int], pad_begin: tuple[int, int, int],
-        pad_end: tuple[int, int, int], num_threads: int,
+        self,
+        batch: int,
+        in_size: tuple[int, int, int],
+        pad_begin: tuple[int, int, int],
+        pad_end: tuple[int, int, int],
+        num_threads: int,
     ) -> str: ...
     def execute(
-        self, x: np.ndarray, out: np.ndarray, batch: int, in_size: tuple[int, int, int],
-        pad_begin: tuple[int, int, int], pad_end: tuple[int, int, int], num_threads: int,
+        self,
+        x: np.ndarray,
+        out: np.ndarray,
+        batch: int,
+        in_size: tuple[int, int, int],
+        pad_begin: tuple[int, int, int],
+        pad_end: tuple[int, int, int],
+        num_threads: int,
     ) -> None: ...
