@@ -220,9 +220,41 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
+/* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel reads the
+ * input in place, so no padded copy is built. */
+static int depthwise3x3(const fc_problem *p) {
+  return p->in_per_group == 1 && p->out_per_group == 1 && p->kernel[0] == 1 && p->in[0] == 1 &&
+         p->out[0] == 1 && p->pad[0] == 0 && p->kernel[1] == 3 && p->kernel[2] == 3 &&
+         p->dilation[1] == 1 && p->dilation[2] == 1 && p->stride[1] == p->stride[2] &&
+         (p->stride[1] == 1 || p->stride[1] == 2);
+}
+
+/* Items are whole (image, channel) planes: the kernel stores partial vectors whole into the
+ * plane's later rows. */
+static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                                      const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  float *zero_row = scratch_floats(p->in[2]);
+  if (!zero_row) return FC_STATUS_OUT_OF_MEMORY;
+  memset(zero_row, 0, (size_t)p->in[2] * sizeof(float));
+  const fc_depthwise3x3 shape = {zero_row, p->in[1], p->in[2], p->out[1], p->out[2],
+                                 p->stride[1], p->pad[1], p->pad[2]};
+  const int64_t planes = p->batch * p->in_channels;
+  const float *weight = call->weight, *bias = call->bias;
+#pragma omp parallel for num_threads(call->num_threads) if (call->num_threads > 1) schedule(static)
+  for (int64_t plane = 0; plane < planes; plane++) {
+    const int64_t c = plane % p->in_channels;
+    kernels->conv_depthwise3x3_f32(&shape, x + plane * p->in_volume, weight + c * 9,
+                                   bias ? bias + c : NULL, y + plane * p->out_volume);
+  }
+  fc_scratch_put(zero_row);
+  return FC_STATUS_OK;
+}
+
 static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
                             const float *x, float *y) {
   const fc_problem *p = call->problem;
+  if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
   const int rows = thin_groups(p, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
