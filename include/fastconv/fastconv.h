@@ -42,6 +42,7 @@ typedef enum fc_algorithm {
   FC_ALGORITHM_AUTO = 0,
   FC_ALGORITHM_DIRECT = 1,
   FC_ALGORITHM_IM2COL = 2,
+  FC_ALGORITHM_WINOGRAD = 3, /* F(2x2, 3x3): float32, 2-D 3x3, stride 1, dilation 1, SIMD */
 } fc_algorithm;
 
 /* What a plan fixes: everything but the batch, the input's spatial size and the padding. */
