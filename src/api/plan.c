@@ -180,7 +180,7 @@ fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geomet
 }
 
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
-                          void *output, int num_threads) {
+                          void *output, int num_threads, fc_algorithm *used) {
   if (!plan || !geometry) return FC_STATUS_INVALID_ARGUMENT;
   fc_problem problem;
   fc_status status = fc_problem_make(&plan->params, geometry, &problem);
@@ -196,6 +196,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
   if (algorithm == FC_ALGORITHM_WINOGRAD && plan->requested == FC_ALGORITHM_AUTO &&
       !fc_all_finite_f32(input, problem.batch * problem.in_channels * problem.in_volume))
     algorithm = FC_ALGORITHM_DIRECT;
+  if (used) *used = algorithm;
   for (int i = 0; i < plan->engine_count; i++) {
     const fc_engine *engine = plan->engines[i];
     if (engine->algorithm != algorithm) continue;
