@@ -42,6 +42,7 @@ typedef enum fc_algorithm {
   FC_ALGORITHM_AUTO = 0,
   FC_ALGORITHM_DIRECT = 1,
   FC_ALGORITHM_IM2COL = 2,
+  FC_ALGORITHM_WINOGRAD = 3, /* F(2x2, 3x3): float32, 2-D 3x3, stride 1, dilation 1, SIMD */
 } fc_algorithm;
 
 /* What a plan fixes: everything but the batch, the input's spatial size and the padding. */
@@ -78,9 +79,10 @@ fc_status fc_plan_create(const fc_conv_params *params, const void *weight, const
 
 /* input and output are C-contiguous arrays in the plan's layout and dtype, shaped by `geometry`
  * and fc_output_size(). num_threads <= 0 means OpenMP's current default (omp_get_max_threads);
- * larger requests are clamped to the processors available (omp_get_num_procs). */
+ * larger requests are clamped to the processors available (omp_get_num_procs). `used`, when not
+ * NULL, receives the engine that ran (auto never runs Winograd on an input holding Inf or NaN). */
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
-                          void *output, int num_threads);
+                          void *output, int num_threads, fc_algorithm *used);
 
 /* The same, but the plan references `weight` and `bias` instead of copying them: they must
  * outlive the plan and not change while it exists. For one-shot calls, where a copy would cost
@@ -88,7 +90,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
 fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weight,
                                   const void *bias, fc_algorithm algorithm, fc_plan **plan_out);
 
-/* The engine fc_plan_execute would use for this geometry and thread count. */
+/* The engine fc_plan_execute would use for this geometry and thread count, on finite input. */
 fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
                             int num_threads);
 

@@ -280,9 +280,10 @@ class Convolution:
             result = np.empty(shape, dtype=self.dtype)
         x = np.ascontiguousarray(x)
         in3, (pb, pe) = self._to3(spatial, 1), self._pads(pairs)
-        self.algorithm = self._plan.choose(batch, in3, pb, pe, threads)
         if result.size:
-            self._plan.execute(x, result, batch, in3, pb, pe, threads)
+            self.algorithm = self._plan.execute(x, result, batch, in3, pb, pe, threads)
+        else:
+            self.algorithm = self._plan.choose(batch, in3, pb, pe, threads)
         if out is not None:
             return out
         return result[0] if unbatched else result

@@ -46,7 +46,7 @@ cdef extern from "fastconv/fastconv.h" nogil:
     fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weight,
                                       const void *bias, fc_algorithm algorithm, fc_plan **plan_out)
     fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry,
-                              const void *input, void *output, int num_threads)
+                              const void *input, void *output, int num_threads, fc_algorithm *used)
     fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
                                 int num_threads)
     int64_t fc_plan_memory(const fc_plan *plan)
@@ -62,7 +62,7 @@ cdef extern from "fastconv/fastconv.h" nogil:
     const char *fc_isas_detected()
     const char *fc_isa_selected()
 
-ALGORITHMS = {"auto": 0, "direct": 1, "im2col": 2}
+ALGORITHMS = {"auto": 0, "direct": 1, "im2col": 2, "winograd": 3}
 _DTYPES = {"float32": 0, "float64": 1}
 LAYOUTS = {"channels_first": 0, "channels_last": 1}
 
@@ -212,6 +212,8 @@ cdef class Plan:
         cdef const void *x_ptr = cnp.PyArray_DATA(x)
         cdef void *out_ptr = cnp.PyArray_DATA(out)
         cdef fc_status status
+        cdef fc_algorithm used = <fc_algorithm>0
         with nogil:
-            status = fc_plan_execute(self.ptr, &g, x_ptr, out_ptr, num_threads)
+            status = fc_plan_execute(self.ptr, &g, x_ptr, out_ptr, num_threads, &used)
         _raise(status, "executing the convolution")
+        return fc_algorithm_name(used).decode()

@@ -8,7 +8,8 @@
 #include "dispatch/kernels.h"
 
 /* Best first: auto selection and show_config() list them in this order. */
-static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col};
+static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col,
+                                            &fc_engine_winograd};
 #define FC_ENGINE_COUNT ((int)(sizeof registry / sizeof registry[0]))
 
 struct fc_plan {
@@ -16,6 +17,7 @@ struct fc_plan {
   fc_algorithm requested;
   const void *weight, *bias; /* bias may be NULL */
   void *owned_weight, *owned_bias; /* the copies, unless the plan borrows */
+  int borrowed;
   int64_t bytes;       /* everything the plan holds */
   const fc_engine *engines[FC_ENGINE_COUNT];
   void *states[FC_ENGINE_COUNT];
@@ -54,10 +56,12 @@ void fc_plan_destroy(fc_plan *plan) {
   free(plan);
 }
 
-static fc_status add_engine(fc_plan *plan, const fc_engine *engine) {
+/* A borrowed (one-shot) auto plan prepares an engine only if an execution chooses it: Winograd's
+ * weight transform costs as much as a small layer. */
+static fc_status add_engine(fc_plan *plan, const fc_engine *engine, int prepare_now) {
   void *state = NULL;
   int64_t bytes = 0;
-  if (engine->prepare) {
+  if (engine->prepare && prepare_now) {
     fc_status status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
     if (status != FC_STATUS_OK) return status;
   }
@@ -87,6 +91,7 @@ static fc_status create(const fc_conv_params *params, const void *weight, const 
   const size_t bias_bytes = (size_t)params->out_channels * dtype_size(params->dtype);
   plan->weight = weight;
   plan->bias = bias;
+  plan->borrowed = borrow;
   plan->bytes = (int64_t)sizeof *plan;
   if (!borrow) {
     plan->owned_weight = malloc(weight_bytes ? weight_bytes : 1);
@@ -108,7 +113,7 @@ static fc_status create(const fc_conv_params *params, const void *weight, const 
                                                 : engine->algorithm == algorithm;
     /* The direct engine also serves the layers no other engine needs to see (no input channels). */
     wanted |= engine == &fc_engine_direct;
-    if (wanted) status = add_engine(plan, engine);
+    if (wanted) status = add_engine(plan, engine, !borrow || algorithm != FC_ALGORITHM_AUTO);
   }
   if (status != FC_STATUS_OK) {
     fc_plan_destroy(plan);
@@ -140,12 +145,24 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
  *   (resnet50.l4.3x3: 49 positions, K = 4608, 0.8x); it ties on l3.1x1 and the transposed layer.
  * - otherwise (float64, or no SIMD ISA): a GEMM wins once each output reduces over enough inputs
  *   to amortise the column copy; thin reductions (depthwise, tiny groups) stay direct. */
+/* Winograd pays where its 2.25x fewer multiplies outweigh the transforms: enough channels for the
+ * 16 GEMMs to run at speed, and, when the weights are transformed for this one call, enough tiles
+ * to amortise that (measured at one thread: resnet50.l1/l2.3x3 and vgg16.conv1_2 win, the 7x7 and
+ * 14x14 maps of l3/l4 lose by the transform alone, and win from a plan). */
+static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
+  if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->in_per_group < 16 || p->out_per_group < 16)
+    return 0;
+  const int64_t tiles = p->batch * fc_div_ceil(p->out[1], 2) * fc_div_ceil(p->out[2], 2);
+  return !plan->borrowed || tiles >= 128;
+}
+
 static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_threads) {
   (void)num_threads;
   if (plan->requested != FC_ALGORITHM_AUTO) return plan->requested;
   if (p->in_per_group == 0) return FC_ALGORITHM_DIRECT;
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
+  if (winograd_pays(plan, p)) return FC_ALGORITHM_WINOGRAD;
   if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected())
     return blas && !p->transposed && p->out_volume <= 64 && reduction >= 2048
                ? FC_ALGORITHM_IM2COL
@@ -163,7 +180,7 @@ fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geomet
 }
 
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
-                          void *output, int num_threads) {
+                          void *output, int num_threads, fc_algorithm *used) {
   if (!plan || !geometry) return FC_STATUS_INVALID_ARGUMENT;
   fc_problem problem;
   fc_status status = fc_problem_make(&plan->params, geometry, &problem);
@@ -172,15 +189,42 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
   if (!output || (!input && problem.in_channels > 0)) return FC_STATUS_INVALID_ARGUMENT;
   num_threads = fc_threads_for_work(fc_threads_resolve(num_threads), fc_problem_flops(&problem));
   /* Layers with no input channels are the bias alone, which the direct engine writes. */
-  const fc_algorithm algorithm =
+  fc_algorithm algorithm =
       problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT : choose(plan, &problem, num_threads);
+  /* An Inf in an input tile can make Winograd give NaN where direct is finite: auto must not
+   * change which outputs are non-finite. */
+  if (algorithm == FC_ALGORITHM_WINOGRAD && plan->requested == FC_ALGORITHM_AUTO &&
+      !fc_all_finite_f32(input, problem.batch * problem.in_channels * problem.in_volume))
+    algorithm = FC_ALGORITHM_DIRECT;
+  if (used) *used = algorithm;
   for (int i = 0; i < plan->engine_count; i++) {
-    if (plan->engines[i]->algorithm != algorithm) continue;
-    const fc_engine_call call = {&problem, plan->weight, plan->bias, plan->states[i],
-                                 input,    output,       num_threads};
-    return plan->engines[i]->execute(&call);
+    const fc_engine *engine = plan->engines[i];
+    if (engine->algorithm != algorithm) continue;
+    fc_engine_call call = {&problem, plan->weight, plan->bias, plan->states[i],
+                           input,    output,       num_threads};
+    if (call.state || !engine->prepare) return engine->execute(&call);
+    /* A one-shot plan's engine prepared for this call only. */
+    void *state = NULL;
+    int64_t bytes = 0;
+    status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    if (status != FC_STATUS_OK) return status;
+    call.state = state;
+    status = engine->execute(&call);
+    engine->release(state);
+    return status;
   }
   return FC_STATUS_UNSUPPORTED;
+}
+
+int fc_all_finite_f32(const float *x, int64_t count) {
+  /* Exponent bits all ones: Inf or NaN. Branch-free so the loop vectorises. */
+  uint32_t found = 0;
+  for (int64_t i = 0; i < count; i++) {
+    uint32_t bits;
+    memcpy(&bits, x + i, sizeof bits);
+    found |= (bits & 0x7f800000u) == 0x7f800000u;
+  }
+  return !found;
 }
 
 int64_t fc_plan_memory(const fc_plan *plan) { return plan ? plan->bytes : 0; }
@@ -202,6 +246,7 @@ const char *fc_algorithm_name(fc_algorithm algorithm) {
     case FC_ALGORITHM_AUTO: return "auto";
     case FC_ALGORITHM_DIRECT: return "direct";
     case FC_ALGORITHM_IM2COL: return "im2col";
+    case FC_ALGORITHM_WINOGRAD: return "winograd";
   }
   return "unknown";
 }

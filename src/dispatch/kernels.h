@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "gemm/gemm.h"
+#include "winograd/winograd.h"
 
 struct fc_conv_rows;
 
@@ -28,6 +29,7 @@ typedef struct fc_simd_kernels {
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
   void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
                                 const float *weight9, const float *bias, float *y);
+  const fc_winograd_kernels *winograd;
 } fc_simd_kernels;
 
 /* The selected ISA's table, or NULL when only the portable engines run. */

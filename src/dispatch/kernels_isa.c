@@ -9,6 +9,7 @@ void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx, size_t pc, size_t kc, siz
 void FC_SYM(fc_conv_rows_f32)(const fc_conv_rows *rows);
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
                                       const float *weight9, const float *bias, float *y);
+extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
 
 const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .isa = FC_STR_ISA,
@@ -16,4 +17,5 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .pack_patches_f32 = FC_SYM(fc_conv_pack_patches_f32),
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
+    .winograd = &FC_SYM(fc_winograd_kernels),
 };

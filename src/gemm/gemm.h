@@ -15,11 +15,13 @@
 
 /* A K block: a B sliver of KC x NR floats stays in L1 (16 KiB for 256 x 16). */
 #define FC_GEMM_KC 256
-/* Rows of A per block (rounded down to MR): an MC x KC block of 128 KiB stays in L2. */
-#define FC_GEMM_MC 128
+/* Rows of A per block at most: an MC x KC block of 264 KiB stays in L2 (512 KiB and up). Blocks
+ * are balanced multiples of MR, so 128 or 256 channels are one block, not 126 + 2 rows that pack
+ * B twice and waste most of a tile. */
+#define FC_GEMM_MC 264
 #define FC_GEMM_NR_MAX 64
 /* Floats of the work buffer a driver call needs: an A block and a B sliver. */
-#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * (FC_GEMM_MC + FC_GEMM_NR_MAX))
+#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * (FC_GEMM_MC + 2 * FC_GEMM_NR_MAX))
 
 /* C[0:m][0:n] = (accumulate ? C : bias[i]) + A_panel[kc][MR] x B_sliver[kc][NR] */
 typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,

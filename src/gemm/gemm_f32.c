@@ -72,7 +72,9 @@ static void pack_a_block(const fc_gemm_a *a, size_t m, size_t i0, size_t mc, siz
 static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, fc_gemm_a a,
                    fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
                    const float *bias, float *work) {
-  const size_t mr = (size_t)t->mr, nr = (size_t)t->nr, mc_max = FC_GEMM_MC / mr * mr;
+  const size_t mr = (size_t)t->mr, nr = (size_t)t->nr;
+  const size_t mblocks = (m + FC_GEMM_MC - 1) / FC_GEMM_MC;
+  const size_t mc_max = fc_round_up((m + mblocks - 1) / mblocks, mr);
   float *a_block = work, *sliver = work + FC_GEMM_KC * FC_GEMM_MC;
   for (size_t pc = 0; pc < k; pc += FC_GEMM_KC) {
     const size_t kc = fc_min_size(FC_GEMM_KC, k - pc);

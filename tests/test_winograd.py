@@ -1,0 +1,152 @@
+"""Winograd F(2x2, 3x3) against the float64 reference, its refusals, and its numerics.
+
+Tolerance: F(2x2, 3x3) in float32 multiplies by transformed weights and inputs whose magnitudes
+are up to 4x the originals' (B^T d B sums four inputs, G g G^T averages), so its error is about
+twice direct float32's; the bound is the same sqrt(reduction)-scaled one as direct's, doubled.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from reference import reference_conv
+
+import fastconv
+
+F32_TOLERANCE = 2e-5
+
+pytestmark = pytest.mark.skipif(
+    fastconv._core.unsupported_reason(
+        {"spatial_dims": 2, "transposed": False, "dtype": "float32", "layout": "channels_first",
+         "in_channels": 8, "out_channels": 8, "groups": 1, "kernel": (1, 3, 3), "stride": (1, 1, 1),
+         "dilation": (1, 1, 1), "output_padding": (0, 0, 0)},
+        "winograd",
+    ) is not None,
+    reason="no SIMD instruction set selected (FASTCONV_DISABLE), so no Winograd engine",
+)
+
+
+def rel_err(y, ref):
+    return float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-30))
+
+
+def check(x, w, b, padding, groups, threads=None):
+    y = fastconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="winograd", num_threads=threads)
+    ref = reference_conv(
+        x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
+        1, fastconv._arguments.resolve_padding(
+            fastconv._arguments.padding_spec(padding, 2, "t"), x.shape[2:], (3, 3), (1, 1), (1, 1), (0, 0),
+            False, "t"),
+        1, groups, "zeros",
+    )
+    assert y.shape == ref.shape
+    reduction = w.shape[1] * 9
+    assert rel_err(y, ref) < F32_TOLERANCE * math.sqrt(reduction)
+
+
+PADDINGS = [0, 1, 2, ((0, 1), (1, 0)), ((2, 0), (0, 2)), "same", "valid"]
+SIZES = [(1, 1), (2, 3), (3, 3), (5, 7), (8, 8), (13, 17), (30, 9)]
+
+
+@pytest.mark.parametrize("padding", PADDINGS, ids=str)
+@pytest.mark.parametrize("size", SIZES, ids=str)
+def test_matches_reference_on_ragged_tiles(padding, size):
+    rng = np.random.default_rng(hash((str(padding), size)) % 2**32)
+    h, w_ = size
+    pairs = fastconv._arguments.padding_spec(padding, 2, "t")
+    if pairs[0] == "pairs" and any(s + b + e < 3 for s, (b, e) in zip(size, pairs[1], strict=True)):
+        pytest.skip("kernel larger than the padded input")
+    x = rng.standard_normal((2, 5, h, w_), dtype=np.float32)
+    w = rng.standard_normal((7, 5, 3, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1)
+
+
+@pytest.mark.parametrize(("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_channels_groups_threads(cin, cout, groups, threads):
+    rng = np.random.default_rng(cin * 100 + cout + groups)
+    x = rng.standard_normal((1, cin, 23, 19), dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
+    check(x, w, None, 1, groups, threads)
+
+
+def test_unbatched_plan_and_sizes():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    plan = fastconv.Convolution(w, padding=1, algorithm="winograd")
+    for size in [(7, 7), (28, 28), (9, 40)]:
+        x = rng.standard_normal((16, *size), dtype=np.float32)
+        want = fastconv.conv2d(x, w, padding=1, algorithm="direct")
+        np.testing.assert_allclose(plan(x), want, rtol=0, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        (dict(weight_shape=(4, 4, 5, 5)), "3x3"),
+        (dict(stride=2), "stride 1"),
+        (dict(dilation=2), "dilation 1"),
+        (dict(dtype=np.float64), "float32"),
+        (dict(layout="channels_last"), "channels-first"),
+    ],
+)
+def test_refuses_what_it_cannot_compute(kwargs, reason):
+    dtype = kwargs.pop("dtype", np.float32)
+    w = np.ones(kwargs.pop("weight_shape", (4, 4, 3, 3)), dtype)
+    x = np.ones((1, 4, 9, 9), dtype)
+    if kwargs.get("layout") == "channels_last":
+        x = np.ones((1, 9, 9, 4), dtype)
+    with pytest.raises(ValueError, match=f"algorithm='winograd' cannot run this layer: .*{reason}"):
+        fastconv.conv2d(x, w, algorithm="winograd", **kwargs)
+
+
+@pytest.mark.parametrize(("transposed", "nd"), [(True, 2), (False, 1), (False, 3)])
+def test_refuses_other_operations(transposed, nd):
+    w = np.ones((4, 4) + (3,) * nd, np.float32)
+    x = np.ones((1, 4) + (9,) * nd, np.float32)
+    f = getattr(fastconv, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
+    with pytest.raises(ValueError, match="algorithm='winograd' cannot run this layer"):
+        f(x, w, algorithm="winograd")
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_auto_keeps_direct_nonfinite_outputs(value):
+    """An Inf in an input tile can turn Winograd's other outputs of that tile into NaN; auto must give
+    the non-finite pattern direct convolution gives."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
+    x = rng.standard_normal((1, 32, 40, 40), dtype=np.float32)
+    plan = fastconv.Convolution(w, padding=1)
+    plan(x)
+    assert plan.algorithm == "winograd"  # finite input: auto picks it for this layer
+    x[0, 5, 17, 22] = value
+    direct = fastconv.conv2d(x, w, padding=1, algorithm="direct")
+    got = plan(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(direct))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
+
+
+def rms_error(algorithm, cin, rng):
+    x = rng.standard_normal((1, cin, 14, 14), dtype=np.float32)
+    w = (rng.standard_normal((32, cin, 3, 3)) / math.sqrt(9 * cin)).astype(np.float32)
+    y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm).astype(np.float64)
+    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, 1, ((1, 1), (1, 1)), 1, 1, "zeros")
+    return math.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)), rel_err(y, ref)
+
+
+@pytest.mark.parametrize("cin", [64, 256, 512])
+def test_error_within_twice_direct(cin):
+    """Issue 4's bound: F(2x2, 3x3)'s relative RMS error stays within 2x direct float32's."""
+    rng = np.random.default_rng(cin)
+    rms_w, _ = rms_error("winograd", cin, rng)
+    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin))
+    assert rms_w <= 2 * rms_d, (cin, rms_w, rms_d)
+
+
+def test_every_pairing_of_small_options():
+    rng = np.random.default_rng(7)
+    for cin, h, w_, padding in itertools.product([1, 3], [3, 4, 6], [3, 5, 8], [0, 1, ((1, 0), (0, 1))]):
+        x = rng.standard_normal((1, cin, h, w_), dtype=np.float32)
+        w = rng.standard_normal((2, cin, 3, 3), dtype=np.float32)
+        check(x, w, None, padding, 1)
