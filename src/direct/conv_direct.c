@@ -19,7 +19,7 @@ static fc_status direct_execute(const fc_engine_call *call) {
 const fc_engine fc_engine_direct = {
     .algorithm = FC_ALGORITHM_DIRECT,
     .unsupported_reason = direct_unsupported_reason,
-    .prepare = NULL,
+    .prepare = fc_direct_simd_prepare,
     .execute = direct_execute,
-    .release = NULL,
+    .release = fc_direct_simd_release,
 };

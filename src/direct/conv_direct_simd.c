@@ -25,8 +25,68 @@
 /* Columns of the transposed path's buffer: about 1 MiB of float32. */
 #define FC_COLUMN_FLOATS (INT64_C(1) << 18)
 
+static int64_t gcd(int64_t a, int64_t b) {
+  while (b) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 static float *scratch_floats(int64_t count) {
   return fc_scratch_get((size_t)fc_max(count, 1) * sizeof(float));
+}
+
+/* Groups this thin (few output channels, or a short reduction) waste most of a GEMM tile; the row
+ * kernel feeds every load to one to four FMAs instead. */
+static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kernel_volume,
+                       const fc_gemm_tile *t) {
+  return out_per_group < t->mr || in_per_group * kernel_volume < 16;
+}
+
+/* The weights of every group packed for the GEMM: A_g = W_g (convolution, ocg x icg * kvol) or
+ * W_g^T (transposed, ocg * kvol x icg). */
+typedef struct simd_state {
+  float *packed;
+  int64_t group_floats;
+} simd_state;
+
+fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, void **state,
+                                 int64_t *bytes) {
+  *state = NULL;
+  *bytes = 0;
+  const fc_simd_kernels *kernels = fc_simd_kernels_selected();
+  if (!kernels || params->dtype != FC_DTYPE_FLOAT32) return FC_STATUS_OK;
+  const fc_gemm_ops *ops = kernels->gemm_f32;
+  const int64_t groups = params->groups, icg = params->in_channels / groups,
+                ocg = params->out_channels / groups;
+  const int64_t kvol = params->kernel[0] * params->kernel[1] * params->kernel[2];
+  /* Layers the GEMM never sees need nothing packed. */
+  if (icg == 0 || (params->transposed ? icg * ocg < 4 : thin_groups(icg, ocg, kvol, &ops->tile)))
+    return FC_STATUS_OK;
+  const int64_t m = params->transposed ? ocg * kvol : ocg, k = params->transposed ? icg : icg * kvol;
+  simd_state *st = malloc(sizeof *st);
+  if (!st) return FC_STATUS_OUT_OF_MEMORY;
+  st->group_floats = (int64_t)ops->packed_a_floats(&ops->tile, (size_t)m, (size_t)k);
+  st->packed = aligned_alloc(64, (size_t)(st->group_floats * groups * 4 + 64) / 64 * 64);
+  if (!st->packed) {
+    free(st);
+    return FC_STATUS_OUT_OF_MEMORY;
+  }
+  const float *w = weight;
+  for (int64_t g = 0; g < groups; g++)
+    ops->pack_a(&ops->tile, (size_t)m, (size_t)k, w + g * m * k, params->transposed ? 1 : (size_t)k,
+                params->transposed ? (size_t)m : 1, st->packed + g * st->group_floats);
+  *state = st;
+  *bytes = (int64_t)sizeof *st + st->group_floats * groups * (int64_t)sizeof(float);
+  return FC_STATUS_OK;
+}
+
+void fc_direct_simd_release(void *state) {
+  simd_state *st = state;
+  if (st) free(st->packed);
+  free(st);
 }
 
 int fc_direct_simd_wanted(const fc_problem *p) {
@@ -106,12 +166,6 @@ static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threa
   s.mblocks = fc_div_ceil(p->out_per_group, s.mblock);
   s.items = outer * s.mblocks * s.chunks;
   return s;
-}
-
-/* Groups this thin (few output channels, or a short reduction) waste most of a GEMM tile; the row
- * kernel feeds every load to one to four FMAs instead. */
-static int thin_groups(const fc_problem *p, const fc_gemm_tile *t) {
-  return p->out_per_group < t->mr || p->in_per_group * p->kernel_volume < 16;
 }
 
 /* Output rows narrower than this are computed several at a time as one flat run through the
@@ -198,7 +252,8 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
     const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
     const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
     const int64_t oc0 = gi * p->out_per_group + m0;
-    const fc_gemm_a a = {(const float *)call->weight + oc0 * depth, (size_t)depth, 1};
+    const simd_state *st = call->state;
+    const float *a = st->packed + gi * st->group_floats + m0 * depth;
     const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
     float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
@@ -259,7 +314,8 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   const fc_problem *p = call->problem;
   if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
-  const int rows = thin_groups(p, &kernels->gemm_f32->tile);
+  const int rows =
+      thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
                         p->out_volume == p->in_volume;
   const padded_input g = padded_geometry(p);
@@ -309,8 +365,10 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   const int64_t kvol = p->kernel_volume, icg = p->in_per_group, ocg = p->out_per_group;
   const int64_t outer = p->batch * p->groups;
   const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
+  /* A block's first row, o0 * kvol, must start a packed panel of MR rows. */
+  const int64_t unit = tile->mr / gcd(tile->mr, kvol);
   const int64_t parts = fc_max(1, fc_div_ceil(want, outer));
-  const int64_t block = fc_div_ceil(ocg, parts);
+  const int64_t block = fc_min(fc_div_ceil(ocg, unit), fc_div_ceil(fc_div_ceil(ocg, parts), unit)) * unit;
   const int64_t blocks = fc_div_ceil(ocg, block), items = outer * blocks;
   const int64_t chunk = fc_min(p->in_volume, fc_max(tile->nr, FC_COLUMN_FLOATS / (block * kvol)));
   const int64_t flat[3] = {1, 1, p->out_volume};
@@ -331,9 +389,9 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
       const int64_t b = item % blocks, gi = item / blocks % p->groups, n = item / (blocks * p->groups);
       const int64_t o0 = b * block, ob = fc_min(block, ocg - o0);
       fc_fill_bias_f32(call->bias, y, &ys_flat, n, gi * ocg + o0, ob, 0, p->out_volume);
-      /* A = W_g^T: row (oc, tap), column ic; W_g is icg x (ocg * kvol). */
-      const fc_gemm_a a = {(const float *)call->weight + gi * icg * ocg * kvol + o0 * kvol, 1,
-                           (size_t)(ocg * kvol)};
+      /* A = W_g^T, packed: row (oc, tap), column ic. */
+      const simd_state *st = call->state;
+      const float *a = st->packed + gi * st->group_floats + o0 * kvol * icg;
       const float *x_g = x + (n * p->in_channels + gi * icg) * p->in_volume;
       for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
         const int64_t count = fc_min(chunk, p->in_volume - p0);

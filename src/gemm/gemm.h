@@ -1,13 +1,12 @@
 /* The fp32 GEMM shared by the SIMD engines: C[M][N] = bias + A[M][K] x B[K][N], C row-major.
  *
- * Blocking: per K block of KC and block of MC rows of A, those rows are packed into MR-row panels
- * that stay in L2 while every sliver of NR columns of B passes under them, each packed into L1
- * right before use by a callback (so the same driver runs a plain GEMM, B a matrix, and
- * implicit-GEMM convolution, B the input's patches gathered as they are packed). B is packed once
- * per row block: 1/MC of the multiply-adds.
- * A is given in place through strides, A(i, k) = a[i * rs + k * cs], so convolution weights and
- * their transpose need no packing ahead of time and a plan can borrow the caller's array; packing
- * per call costs 1/NC of the multiply-adds. The register tile MR x NR is the ISA's. */
+ * A (the weights) is packed once into MR-row panels by the engine that owns it: at plan time, or
+ * once per call for a one-shot plan. Blocking: per block of NC columns (C's block, M x NC, stays
+ * in L2 across the K loop), K block of KC and block of MC rows of A (in L2), every sliver of NR
+ * columns of B passes under the A block, packed into L1 right before use by a callback (so the
+ * same driver runs a plain GEMM, B a matrix, and implicit-GEMM convolution, B the input's patches
+ * gathered as they are packed). B is packed once per row block: 1/MC of the multiply-adds. The
+ * register tile MR x NR is the ISA's. */
 #ifndef FASTCONV_GEMM_GEMM_H
 #define FASTCONV_GEMM_GEMM_H
 
@@ -21,7 +20,9 @@
 #define FC_GEMM_MC 264
 #define FC_GEMM_NR_MAX 64
 /* Floats of the work buffer a driver call needs: an A block and a B sliver. */
-#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * (FC_GEMM_MC + 2 * FC_GEMM_NR_MAX))
+#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * FC_GEMM_NR_MAX)
+/* Floats of C per column block: 128 KiB stays in L2 beside the A block. */
+#define FC_GEMM_C_BLOCK_FLOATS 32768
 
 /* C[0:m][0:n] = (accumulate ? C : bias[i]) + A_panel[kc][MR] x B_sliver[kc][NR] */
 typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
@@ -45,19 +46,19 @@ typedef struct fc_matrix_ctx {
   size_t ldb;
 } fc_matrix_ctx;
 
-/* A matrix read in place: element (i, k) at a[i * rs + k * cs]. */
-typedef struct fc_gemm_a {
-  const float *a;
-  size_t rs, cs;
-} fc_gemm_a;
-
 /* The GEMM operations of one ISA, reached through its kernel table. */
 typedef struct fc_gemm_ops {
   fc_gemm_tile tile;
+  /* Floats of a packed A of m x k: ceil(m / MR) panels of k x MR. */
+  size_t (*packed_a_floats)(const fc_gemm_tile *t, size_t m, size_t k);
+  /* A(i, k) = a[i * rs + k * cs] into panels [ceil(m / MR)][k][MR], rows past m zero; so weights
+   * and their transpose pack alike. */
+  void (*pack_a)(const fc_gemm_tile *t, size_t m, size_t k, const float *a, size_t rs, size_t cs,
+                 float *dst);
   fc_pack_b_fn pack_b_matrix; /* ctx: fc_matrix_ctx */
-  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); work: FC_GEMM_WORK_FLOATS
-   * floats, 64-byte aligned. */
-  void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, fc_gemm_a a,
+  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL), A packed by pack_a (rows
+   * from a panel boundary on); work: FC_GEMM_WORK_FLOATS floats, 64-byte aligned. */
+  void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a_packed,
                  fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
                  const float *bias, float *work);
 } fc_gemm_ops;
