@@ -69,7 +69,9 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   simd_state *st = malloc(sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
   st->group_floats = (int64_t)ops->packed_a_floats(&ops->tile, (size_t)m, (size_t)k);
-  st->packed = aligned_alloc(64, (size_t)(st->group_floats * groups * 4 + 64) / 64 * 64);
+  /* From the scratch pool: one-shot plans pack per call, and a fresh multi-megabyte block would
+   * page-fault every time. */
+  st->packed = scratch_floats(st->group_floats * groups);
   if (!st->packed) {
     free(st);
     return FC_STATUS_OUT_OF_MEMORY;
@@ -85,7 +87,7 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
 
 void fc_direct_simd_release(void *state) {
   simd_state *st = state;
-  if (st) free(st->packed);
+  if (st) fc_scratch_put(st->packed);
   free(st);
 }
 

@@ -61,13 +61,16 @@ static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, si
   for (size_t p = 0; p < m; p += TILE_MR, dst += TILE_MR * k) {
     const float *base = a + p * rs;
     const size_t rows = fc_min_size(TILE_MR, m - p);
-    if (cs == 1) {
-      for (size_t i = 0; i < TILE_MR; i++)
-        for (size_t kk = 0; kk < k; kk++) dst[kk * TILE_MR + i] = i < rows ? base[i * rs + kk] : 0.0f;
+    /* Panels are written in order; the MR source rows are MR streams (or one, transposed). */
+    const float *src[TILE_MR];
+    for (size_t i = 0; i < TILE_MR; i++) src[i] = base + (i < rows ? i : 0) * rs;
+    if (rows == TILE_MR) {
+      for (size_t kk = 0; kk < k; kk++)
+#pragma GCC unroll 16
+        for (size_t i = 0; i < TILE_MR; i++) dst[kk * TILE_MR + i] = src[i][kk * cs];
     } else {
       for (size_t kk = 0; kk < k; kk++)
-        for (size_t i = 0; i < TILE_MR; i++)
-          dst[kk * TILE_MR + i] = i < rows ? base[i * rs + kk * cs] : 0.0f;
+        for (size_t i = 0; i < TILE_MR; i++) dst[kk * TILE_MR + i] = i < rows ? src[i][kk * cs] : 0.0f;
     }
   }
   (void)t;
