@@ -3,8 +3,9 @@
     python -m fastconv bench [--quick] [--threads T] [--algorithm A] [--json FILE] [--min-time S]
                              [--list] [LAYER ...]
 
-Per layer: the algorithm fastconv runs, the median time of one call, GFLOP/s, the time of the same
-convolution written in plain numpy (sliding windows + tensordot for dense layers, as
+Per layer: the algorithm fastconv runs, the median time of one call of the layer's plan
+(``fastconv.Convolution``, weights prepared once, as an application runs a model), GFLOP/s, the
+time of the same convolution written in plain numpy (sliding windows + tensordot for dense layers, as
 ../shared/bench/run.py; a loop over kernel taps for grouped and depthwise ones; one GEMM and a strided
 scatter per tap for transposed ones) and fastconv's speedup over it, and the largest error relative to
 the same numpy computation in float64. Progress goes to stderr, the table to stdout.
@@ -79,33 +80,13 @@ def _options(layer: Layer) -> dict:
     }
 
 
-def fastconv_fn(layer: Layer, x, w, algorithm: str = "auto", threads: int | None = None):
-    """A callable running the layer through fastconv's functional API."""
+def fastconv_plan(layer: Layer, w, algorithm: str = "auto", threads: int | None = None):
+    """The layer as a fastconv plan: weights prepared once, as an application runs a model."""
     import fastconv
 
-    f = getattr(fastconv, f"conv_transpose{layer.nd}d" if layer.transposed else f"conv{layer.nd}d")
-    opts = _options(layer)
-    return lambda: f(x, w, None, algorithm=algorithm, num_threads=threads, **opts)
-
-
-def chosen_algorithm(layer: Layer, x, w, algorithm: str = "auto", threads: int | None = None) -> str:
-    """The engine fastconv runs the layer with: for "auto", what a plan reports after one call."""
-    if algorithm != "auto":
-        return algorithm
-    import fastconv
-
-    plan_class = getattr(fastconv, "Convolution", None)
-    if plan_class is None:
-        return algorithm
-    try:
-        plan = plan_class(
-            w, None, transposed=layer.transposed, algorithm=algorithm, num_threads=threads, **_options(layer)
-        )
-        plan(x)
-        chosen = getattr(plan, "algorithm", None)
-    except Exception:  # the functional call reports the error; this column only names the engine
-        return algorithm
-    return str(chosen) if chosen else algorithm
+    return fastconv.Convolution(
+        w, None, transposed=layer.transposed, algorithm=algorithm, num_threads=threads, **_options(layer)
+    )
 
 
 # -- plain numpy: the baseline of the speedup column and, in float64, the reference of the error column --
@@ -194,10 +175,10 @@ def bench_layer(
     """
     x, w = make_inputs(layer)
     try:
-        fn = fastconv_fn(layer, x, w, algorithm, threads)
-        y = np.asarray(fn())  # the warm-up call; its result is the one checked
-        t, calls = timeit(fn, min_time, warmup=False)
-        used = chosen_algorithm(layer, x, w, algorithm, threads)
+        plan = fastconv_plan(layer, w, algorithm, threads)
+        y = np.asarray(plan(x))  # the warm-up call; its result is the one checked
+        t, calls = timeit(lambda: plan(x), min_time, warmup=False)
+        used = plan.algorithm
     except Exception as exc:
         row = {"error": _message(exc), "algorithm": algorithm}
         if isinstance(exc, ValueError) and algorithm != "auto":
