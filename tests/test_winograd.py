@@ -8,21 +8,31 @@ twice direct float32's; the bound is the same sqrt(reduction)-scaled one as dire
 import itertools
 import math
 
+import fastconv
 import numpy as np
 import pytest
 from reference import reference_conv
-
-import fastconv
 
 F32_TOLERANCE = 2e-5
 
 pytestmark = pytest.mark.skipif(
     fastconv._core.unsupported_reason(
-        {"spatial_dims": 2, "transposed": False, "dtype": "float32", "layout": "channels_first",
-         "in_channels": 8, "out_channels": 8, "groups": 1, "kernel": (1, 3, 3), "stride": (1, 1, 1),
-         "dilation": (1, 1, 1), "output_padding": (0, 0, 0)},
+        {
+            "spatial_dims": 2,
+            "transposed": False,
+            "dtype": "float32",
+            "layout": "channels_first",
+            "in_channels": 8,
+            "out_channels": 8,
+            "groups": 1,
+            "kernel": (1, 3, 3),
+            "stride": (1, 1, 1),
+            "dilation": (1, 1, 1),
+            "output_padding": (0, 0, 0),
+        },
         "winograd",
-    ) is not None,
+    )
+    is not None,
     reason="no SIMD instruction set selected (FASTCONV_DISABLE), so no Winograd engine",
 )
 
@@ -34,11 +44,23 @@ def rel_err(y, ref):
 def check(x, w, b, padding, groups, threads=None):
     y = fastconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="winograd", num_threads=threads)
     ref = reference_conv(
-        x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
-        1, fastconv._arguments.resolve_padding(
-            fastconv._arguments.padding_spec(padding, 2, "t"), x.shape[2:], (3, 3), (1, 1), (1, 1), (0, 0),
-            False, "t"),
-        1, groups, "zeros",
+        x.astype(np.float64),
+        w.astype(np.float64),
+        None if b is None else b.astype(np.float64),
+        1,
+        fastconv._arguments.resolve_padding(
+            fastconv._arguments.padding_spec(padding, 2, "t"),
+            x.shape[2:],
+            (3, 3),
+            (1, 1),
+            (1, 1),
+            (0, 0),
+            False,
+            "t",
+        ),
+        1,
+        groups,
+        "zeros",
     )
     assert y.shape == ref.shape
     reduction = w.shape[1] * 9
@@ -62,7 +84,9 @@ def test_matches_reference_on_ragged_tiles(padding, size):
     check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1)
 
 
-@pytest.mark.parametrize(("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)])
+@pytest.mark.parametrize(
+    ("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)]
+)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_channels_groups_threads(cin, cout, groups, threads):
     rng = np.random.default_rng(cin * 100 + cout + groups)

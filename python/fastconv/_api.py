@@ -264,7 +264,7 @@ class Convolution:
             x = A.pad_input(x, pairs, self.padding_mode, channel_axis, fn)
             spatial = x.shape[2:] if channel_axis == 1 else x.shape[1:-1]
             pairs = ((0, 0),) * self.spatial_dims
-        out_spatial = self._out_spatial(spatial, pairs, fn)
+        out_spatial = self._out_spatial(spatial, pairs, x.shape[0], fn)
         batch = x.shape[0]
         if self.layout == "channels_first":
             shape = (batch, self.out_channels, *out_spatial)
@@ -288,7 +288,7 @@ class Convolution:
             return out
         return result[0] if unbatched else result
 
-    def _out_spatial(self, spatial, pairs, fn):
+    def _out_spatial(self, spatial, pairs, batch, fn):
         sizes = []
         for dim, (i, k, s, d, op, (b, e)) in enumerate(
             zip(spatial, self.kernel, self.stride, self.dilation, self.output_padding, pairs, strict=True)
@@ -310,9 +310,13 @@ class Convolution:
                     )
                 size = (i + b + e - span) // s + 1
             sizes.append(size)
-        total = math.prod(sizes) * self.out_channels
+        total = math.prod(sizes) * self.out_channels * batch
         if total >= 2**58:
-            raise ValueError(f"{fn}: the output would have {total} elements per image, which is too large")
+            shape = (batch, self.out_channels, *sizes)
+            raise ValueError(
+                f"{fn}: the output would have shape {A.shape_str(shape)} ({total} elements), which is "
+                f"too large (input of batch {batch}, spatial size {tuple(spatial)})"
+            )
         return tuple(sizes)
 
     def __repr__(self):

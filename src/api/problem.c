@@ -40,6 +40,11 @@ fc_status fc_params_check(const fc_conv_params *params) {
     if (params->kernel[i] < 1 || params->stride[i] < 1 || params->dilation[i] < 1 ||
         params->output_padding[i] < 0)
       return FC_STATUS_INVALID_ARGUMENT;
+    /* Bounded like every size, so output sizes (and output_padding, below stride or dilation)
+     * are sums of a few terms under 2^58 that cannot wrap. */
+    if (params->kernel[i] >= FC_MAX_ELEMENTS || params->stride[i] >= FC_MAX_ELEMENTS ||
+        params->dilation[i] >= FC_MAX_ELEMENTS)
+      return FC_STATUS_SIZE_OVERFLOW;
     if (i < leading && (params->kernel[i] != 1 || params->stride[i] != 1 ||
                         params->dilation[i] != 1 || params->output_padding[i] != 0))
       return FC_STATUS_INVALID_ARGUMENT;

@@ -91,27 +91,37 @@ void fc_direct_simd_release(void *state) {
   free(st);
 }
 
-int fc_direct_simd_wanted(const fc_problem *p) {
-  /* Layers with no input channels are their bias, which the portable path writes (a GEMM with
-   * K = 0 writes nothing). Thin transposed groups would waste the GEMM tile. */
-  return p->dtype == FC_DTYPE_FLOAT32 && p->in_per_group > 0 &&
-         !(p->transposed && p->in_per_group * p->out_per_group < 4);
-}
-
 /* The zero-padded, stride-phase-split copy of the input (conv_patches.h). */
 typedef struct padded_input {
   int64_t hp, sw, wq, plane; /* padded height, width phases, phase width, floats per channel */
   int64_t dp;
 } padded_input;
 
-static padded_input padded_geometry(const fc_problem *p) {
+/* The padded copy's geometry; 0 when it would not fit in 64 bits or would dwarf the layer: huge
+ * padding with huge dilation (a span of 2^21 over a 5x5 input) makes a legal layer whose padded
+ * extent is astronomically larger than its input and output, which the portable path computes
+ * without a copy. */
+static int padded_geometry(const fc_problem *p, padded_input *g) {
+  int64_t extent[2];
+  for (int i = 0; i < 2; i++) /* all terms are under 2^58 (fc_problem_make) */
+    extent[i] = (p->out[i] - 1) * p->stride[i] + (p->kernel[i] - 1) * p->dilation[i] + 1;
+  g->dp = extent[0];
+  g->hp = extent[1];
+  g->sw = p->stride[2];
+  g->wq = p->out[2] + (p->kernel[2] - 1) * p->dilation[2] / p->stride[2];
+  const int64_t limit = 4 * (p->in_volume + p->out_volume) + 4096;
+  return !__builtin_mul_overflow(g->dp, g->hp, &g->plane) &&
+         !__builtin_mul_overflow(g->plane, g->sw, &g->plane) &&
+         !__builtin_mul_overflow(g->plane, g->wq, &g->plane) && g->plane <= limit;
+}
+
+int fc_direct_simd_wanted(const fc_problem *p) {
+  /* Layers with no input channels are their bias, which the portable path writes (a GEMM with
+   * K = 0 writes nothing). Thin transposed groups would waste the GEMM tile. Convolutions need a
+   * padded copy of proportionate size. */
   padded_input g;
-  g.dp = (p->out[0] - 1) * p->stride[0] + (p->kernel[0] - 1) * p->dilation[0] + 1;
-  g.hp = (p->out[1] - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
-  g.sw = p->stride[2];
-  g.wq = p->out[2] + (p->kernel[2] - 1) * p->dilation[2] / p->stride[2];
-  g.plane = g.dp * g.hp * g.sw * g.wq;
-  return g;
+  return p->dtype == FC_DTYPE_FLOAT32 && p->in_per_group > 0 &&
+         (p->transposed ? p->in_per_group * p->out_per_group >= 4 : padded_geometry(p, &g));
 }
 
 static void pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst) {
@@ -320,7 +330,8 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
                         p->out_volume == p->in_volume;
-  const padded_input g = padded_geometry(p);
+  padded_input g;
+  if (!padded_geometry(p, &g)) return FC_STATUS_UNSUPPORTED; /* fc_direct_simd_wanted refused it */
   const int64_t channels = p->batch * p->in_channels;
   float *padded = NULL;
   int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
