@@ -289,27 +289,9 @@ class Convolution:
         return result[0] if unbatched else result
 
     def _out_spatial(self, spatial, pairs, batch, fn):
-        sizes = []
-        for dim, (i, k, s, d, op, (b, e)) in enumerate(
-            zip(spatial, self.kernel, self.stride, self.dilation, self.output_padding, pairs, strict=True)
-        ):
-            span = d * (k - 1) + 1
-            if self.transposed:
-                size = (i - 1) * s - b - e + span + op
-                if size < 1:
-                    raise ValueError(
-                        f"{fn}: the output would be empty in spatial dimension {dim}: input size {i}, "
-                        f"kernel {k}, stride {s}, dilation {d}, padding ({b}, {e}) give {size}"
-                    )
-            else:
-                if i + b + e < span:
-                    raise ValueError(
-                        f"{fn}: the padded input is {i + b + e} wide in spatial dimension {dim} (size {i} + "
-                        f"padding ({b}, {e})), but the kernel spans {span} (kernel {k}, dilation {d}): "
-                        "the kernel can't be larger than the padded input"
-                    )
-                size = (i + b + e - span) // s + 1
-            sizes.append(size)
+        sizes = A.output_sizes(
+            fn, spatial, self.kernel, self.stride, self.dilation, self.output_padding, pairs, self.transposed
+        )
         total = math.prod(sizes) * self.out_channels * batch
         if total >= 2**58:
             shape = (batch, self.out_channels, *sizes)

@@ -235,3 +235,30 @@ def pad_input(x: np.ndarray, pairs, mode: str, channel_axis: int, fn: str) -> np
     for axis, pair in zip(spatial_axes, pairs, strict=True):
         widths[axis] = pair
     return np.pad(x, widths, mode=_NP_PAD_MODE[mode])
+
+
+def output_sizes(fn, sizes, kernel, strides, dilations, output_paddings, pairs, transposed):
+    """The spatial output size of a convolution or transposed convolution; a ValueError naming the
+    dimension where it would be empty (shared by the conv functions and fastconv.shapes)."""
+    out = []
+    for dim, (i, k, s, d, op, (b, e)) in enumerate(
+        zip(sizes, kernel, strides, dilations, output_paddings, pairs, strict=True)
+    ):
+        span = d * (k - 1) + 1
+        if transposed:
+            size = (i - 1) * s - b - e + span + op
+            if size < 1:
+                raise ValueError(
+                    f"{fn}: the output would be empty in spatial dimension {dim}: input size {i}, "
+                    f"kernel {k}, stride {s}, dilation {d}, padding ({b}, {e}) give {size}"
+                )
+        else:
+            if i + b + e < span:
+                raise ValueError(
+                    f"{fn}: the padded input is {i + b + e} wide in spatial dimension {dim} (size {i} + "
+                    f"padding ({b}, {e})), but the kernel spans {span} (kernel {k}, dilation {d}): the "
+                    "kernel can't be larger than the padded input"
+                )
+            size = (i + b + e - span) // s + 1
+        out.append(size)
+    return tuple(out)

@@ -63,31 +63,6 @@ def _sizes(fn, input_size, kernel_size, stride, padding, dilation, transposed, o
     return sizes, kernel, strides, dilations, output_paddings, pairs
 
 
-def _output(fn, sizes, kernel, strides, dilations, output_paddings, pairs, transposed):
-    out = []
-    for dim, (i, k, s, d, op, (b, e)) in enumerate(
-        zip(sizes, kernel, strides, dilations, output_paddings, pairs, strict=True)
-    ):
-        span = d * (k - 1) + 1
-        if transposed:
-            size = (i - 1) * s - b - e + span + op
-            if size < 1:
-                raise ValueError(
-                    f"{fn}: the output would be empty in spatial dimension {dim}: input size {i}, "
-                    f"kernel {k}, stride {s}, dilation {d}, padding ({b}, {e}) give {size}"
-                )
-        else:
-            if i + b + e < span:
-                raise ValueError(
-                    f"{fn}: the padded input is {i + b + e} wide in spatial dimension {dim} (size {i} + "
-                    f"padding ({b}, {e})), but the kernel spans {span} (kernel {k}, dilation {d}): the "
-                    "kernel can't be larger than the padded input"
-                )
-            size = (i + b + e - span) // s + 1
-        out.append(size)
-    return tuple(out)
-
-
 def conv_output_size(
     input_size, kernel_size, stride=1, padding=0, dilation=1, *, transposed=False, output_padding=0
 ):
@@ -103,7 +78,7 @@ def conv_output_size(
     """
     fn = "conv_output_size"
     parts = _sizes(fn, input_size, kernel_size, stride, padding, dilation, transposed, output_padding)
-    out = _output(fn, *parts, transposed)
+    out = A.output_sizes(fn, *parts, transposed)
     return _scalar(out, input_size, kernel_size, stride, dilation, output_padding)
 
 
@@ -154,7 +129,7 @@ def flops(
             raise ValueError(f"{fn}: groups={g} must divide {name}={c}")
     parts = _sizes(fn, input_size, kernel_size, stride, padding, dilation, transposed, output_padding)
     sizes, kernel = parts[0], parts[1]
-    out = _output(fn, *parts, transposed)
+    out = A.output_sizes(fn, *parts, transposed)
     taps = math.prod(kernel)
     if transposed:
         return 2 * n * math.prod(sizes) * cin * (cout // g) * taps
@@ -238,7 +213,8 @@ def receptive_field(layers, input_size=None):
             in_sizes = sizes
         pairs = A.resolve_padding(spec, in_sizes, kernel, strides, dilations, (0,) * nd, False, fn)
         if sizes is not None:
-            sizes = _output(f"{fn}: layers[{i}]", sizes, kernel, strides, dilations, (0,) * nd, pairs, False)
+            where = f"{fn}: layers[{i}]"
+            sizes = A.output_sizes(where, sizes, kernel, strides, dilations, (0,) * nd, pairs, False)
         for a in range(nd):
             span = dilations[a] * (kernel[a] - 1)
             start[a] += (span / 2 - pairs[a][0]) * jump[a]
