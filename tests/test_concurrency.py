@@ -23,6 +23,7 @@ import threading
 import fastconv
 import numpy as np
 import pytest
+from engines import WINOGRAD
 
 THREADS = 8
 ROUNDS = 6
@@ -30,20 +31,7 @@ TIMEOUT = 60
 
 
 # (name, function, weight shape, input shape, kwargs): small layers on every engine and kind.
-def _winograd_available():
-    """The build has a Winograd engine and this process can run it (it needs a SIMD ISA)."""
-    if "winograd" not in fastconv._core.ALGORITHMS:
-        return False
-    try:
-        fastconv.conv2d(
-            np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32), algorithm="winograd"
-        )
-    except ValueError:
-        return False
-    return True
 
-
-WINOGRAD = _winograd_available()
 
 LAYERS = [
     ("conv2d_direct_f32", "conv2d", (8, 4, 3, 3), (2, 4, 17, 19), dict(padding=1, algorithm="direct")),

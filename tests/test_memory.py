@@ -20,6 +20,7 @@ import os
 import fastconv
 import numpy as np
 import pytest
+from engines import WINOGRAD
 
 CALLS = 10_000
 PLANS = 2_000
@@ -108,20 +109,7 @@ def _arrays(transposed, dtype, seed=0):
     return x, w, b
 
 
-def _winograd_available():
-    """The build has a Winograd engine and this process can run it (it needs a SIMD ISA)."""
-    if "winograd" not in fastconv._core.ALGORITHMS:
-        return False
-    try:
-        fastconv.conv2d(
-            np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32), algorithm="winograd"
-        )
-    except ValueError:
-        return False
-    return True
-
-
-ENGINES = ["direct", "im2col", "auto"] + (["winograd"] if _winograd_available() else [])
+ENGINES = ["direct", "im2col", "auto"] + (["winograd"] if WINOGRAD else [])
 
 
 @pytest.mark.parametrize("algorithm", ENGINES)

@@ -29,6 +29,7 @@ import os
 import fastconv
 import numpy as np
 import pytest
+from engines import winograd_available
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from reference import (
@@ -298,22 +299,9 @@ def test_random_layers_match_reference(c):
 @WINOGRAD
 @given(layer_cases(winograd=True))
 def test_random_winograd_layers_match_reference(c):
-    if not _winograd_available():
+    if not winograd_available():
         pytest.skip("no Winograd engine in this build or on this ISA path")
     _check_layer(c)
-
-
-def _winograd_available():
-    """The build has a Winograd engine and this process can run it (it needs a SIMD ISA)."""
-    if "winograd" not in ALGORITHMS:
-        return False
-    try:
-        fastconv.conv2d(
-            np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32), algorithm="winograd"
-        )
-    except ValueError:
-        return False
-    return True
 
 
 def _check_layer(c):

@@ -24,6 +24,7 @@ import time
 import fastconv
 import numpy as np
 import pytest
+from engines import WINOGRAD
 from reference import (
     reference_conv,
     reference_conv_transpose,
@@ -131,22 +132,6 @@ def _run(name, x, w, b, algorithm):
     fn = getattr(fastconv, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     y = fn(to_channels_last(x) if channels_last else x, w, b, groups=groups, algorithm=algorithm, **kwargs)
     return to_channels_first(y) if channels_last else y
-
-
-def _winograd_available():
-    """The build has a Winograd engine and this process can run it (it needs a SIMD ISA)."""
-    if "winograd" not in fastconv._core.ALGORITHMS:
-        return False
-    try:
-        fastconv.conv2d(
-            np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32), algorithm="winograd"
-        )
-    except ValueError:
-        return False
-    return True
-
-
-WINOGRAD = _winograd_available()
 
 
 def _winograd_runs(name, dtype):

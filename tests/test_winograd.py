@@ -11,29 +11,13 @@ import math
 import fastconv
 import numpy as np
 import pytest
+from engines import WINOGRAD
 from reference import reference_conv
 
 F32_TOLERANCE = 2e-5
 
 pytestmark = pytest.mark.skipif(
-    fastconv._core.unsupported_reason(
-        {
-            "spatial_dims": 2,
-            "transposed": False,
-            "dtype": "float32",
-            "layout": "channels_first",
-            "in_channels": 8,
-            "out_channels": 8,
-            "groups": 1,
-            "kernel": (1, 3, 3),
-            "stride": (1, 1, 1),
-            "dilation": (1, 1, 1),
-            "output_padding": (0, 0, 0),
-        },
-        "winograd",
-    )
-    is not None,
-    reason="no SIMD instruction set selected (FASTCONV_DISABLE), so no Winograd engine",
+    not WINOGRAD, reason="no SIMD instruction set selected (FASTCONV_DISABLE), so no Winograd engine"
 )
 
 
