@@ -4,10 +4,12 @@ Cases: a 2048x2048 float32 image with 3x3, 5x5, 15x15 and 31x31 kernels (mode "s
 signal of 10^6 float32 samples with a 63-tap filter. Every time is the median of several runs of one
 call; the kernels are random (not separable), so no case can take the separable shortcut.
 
-    /root/anchors/bin/python benchmarks/bench_signal.py            # the table
-    /root/anchors/bin/python benchmarks/bench_signal.py --calibrate  # refit signal._COST on this machine
+    python benchmarks/bench_signal.py              # the table
+    python benchmarks/bench_signal.py --calibrate  # refit signal._COST on this machine
 
-scipy and cv2 are optional: a missing one is reported and left out of the table.
+Run it with an interpreter that has fastconv and, as anchors, scipy and opencv-python-headless (the
+anchors' virtual environment of ../shared/bench/README.md); a missing one is reported and left out
+of the table.
 """
 
 from __future__ import annotations
