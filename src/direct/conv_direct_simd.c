@@ -15,6 +15,7 @@
 
 #include "api/scratch.h"
 #include "direct/conv_patches.h"
+#include "direct/padded_input.h"
 #include "dispatch/kernels.h"
 #include "im2col/columns.h"
 
@@ -91,11 +92,6 @@ void fc_direct_simd_release(void *state) {
   free(st);
 }
 
-/* The zero-padded, stride-phase-split copy of the input (conv_patches.h). */
-typedef struct padded_input {
-  int64_t hp, sw, wq, plane; /* padded height, width phases, phase width, floats per channel */
-  int64_t dp;
-} padded_input;
 
 /* The padded copy's geometry; 0 when it would not fit in 64 bits or would dwarf the layer: huge
  * padding with huge dilation (a span of 2^21 over a 5x5 input) makes a legal layer whose padded
@@ -122,38 +118,6 @@ int fc_direct_simd_wanted(const fc_problem *p) {
   padded_input g;
   return p->dtype == FC_DTYPE_FLOAT32 && p->in_per_group > 0 &&
          (p->transposed ? p->in_per_group * p->out_per_group >= 4 : padded_geometry(p, &g));
-}
-
-static void pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst) {
-  const int64_t row_floats = g->sw * g->wq;
-  for (int64_t d = 0; d < g->dp; d++) {
-    for (int64_t h = 0; h < g->hp; h++, dst += row_floats) {
-      const int64_t id = d - p->pad[0], ih = h - p->pad[1];
-      if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
-        memset(dst, 0, (size_t)row_floats * sizeof(float));
-        continue;
-      }
-      const float *row = x + (id * p->in[1] + ih) * p->in[2];
-      for (int64_t phase = 0; phase < g->sw; phase++) {
-        /* phase slot i holds input column i * sw + phase - pad: inside the row for i in [lo, hi) */
-        float *out = dst + phase * g->wq;
-        const int64_t first = phase - p->pad[2];
-        int64_t lo, hi;
-        fc_valid_outputs(p->in[2], g->wq, g->sw, first, &lo, &hi);
-        memset(out, 0, (size_t)lo * sizeof(float));
-        if (g->sw == 1) {
-          memcpy(out + lo, row + lo + first, (size_t)(hi - lo) * sizeof(float));
-        } else if (g->sw == 2) { /* a constant stride the compiler vectorises */
-          const float *src = row + first;
-          for (int64_t i = lo; i < hi; i++) out[i] = src[2 * i];
-        } else {
-          const float *src = row + lo * g->sw + first;
-          for (int64_t i = lo; i < hi; i++, src += g->sw) out[i] = *src;
-        }
-        memset(out + hi, 0, (size_t)(g->wq - hi) * sizeof(float));
-      }
-    }
-  }
 }
 
 /* How an execution is cut into items. */
@@ -357,7 +321,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
     if (padded) {
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < channels; c++)
-        pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
+        fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
              : forward_gemm(call, kernels, &g, padded, offset, x, y)) {

@@ -6,6 +6,7 @@
 
 #include "api/engine.h"
 #include "api/scratch.h"
+#include "direct/padded_input.h"
 #include "dispatch/kernels.h"
 #include "winograd/winograd.h"
 
@@ -91,21 +92,6 @@ static void winograd_release(void *state) {
   free(st);
 }
 
-/* One channel's zero-padded block of 2 * tiles_h + 2 rows, each split into even and odd columns
- * of wq = tiles_w + 1: padded row h, column w holds input (h - pad_top, w - pad_left). */
-static void pad_channel(const fc_problem *p, int64_t rows, int64_t wq, const float *x,
-                        float *dst) {
-  for (int64_t h = 0; h < rows; h++, dst += 2 * wq) {
-    const int64_t ih = h - p->pad[1];
-    for (int64_t phase = 0; phase < 2; phase++)
-      for (int64_t i = 0; i < wq; i++) {
-        const int64_t iw = 2 * i + phase - p->pad[2];
-        dst[phase * wq + i] =
-            ih >= 0 && ih < p->in[1] && iw >= 0 && iw < p->in[2] ? x[ih * p->in[2] + iw] : 0.0f;
-      }
-  }
-}
-
 static fc_status winograd_execute(const fc_engine_call *call) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
@@ -114,7 +100,10 @@ static fc_status winograd_execute(const fc_engine_call *call) {
   const winograd_state *st = call->state;
   const int64_t icg = p->in_per_group, ocg = p->out_per_group;
   const int64_t tiles_h = fc_div_ceil(p->out[1], 2), tiles_w = fc_div_ceil(p->out[2], 2);
-  const int64_t rows = 2 * tiles_h + 2, wq = tiles_w + 1, plane = rows * 2 * wq;
+  /* 2 * tiles_h + 2 padded rows, even and odd columns of tiles_w + 1 each (padded_input.h). */
+  const padded_input g = {.hp = 2 * tiles_h + 2, .sw = 2, .wq = tiles_w + 1, .dp = 1,
+                          .plane = (2 * tiles_h + 2) * 2 * (tiles_w + 1)};
+  const int64_t wq = g.wq, plane = g.plane;
   const int64_t channels = p->batch * p->in_channels;
   /* Blocks of whole tile rows, as many as fit the budget, cut finer only to feed the threads. */
   const int64_t per_row = 16 * fc_max(icg, ocg) * tiles_w;
@@ -134,7 +123,7 @@ static fc_status winograd_execute(const fc_engine_call *call) {
   {
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < channels; c++)
-      pad_channel(p, rows, wq, x + c * p->in_volume, padded + c * plane);
+      fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * plane);
     float *v = fc_scratch_get((size_t)(16 * icg * tb_max + FC_WINOGRAD_SLACK) * sizeof(float));
     float *m = fc_scratch_get((size_t)(16 * ocg * tb_max + FC_WINOGRAD_SLACK) * sizeof(float));
     float *work = fc_scratch_get(FC_GEMM_WORK_FLOATS * sizeof(float));

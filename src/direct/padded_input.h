@@ -1,0 +1,19 @@
+/* One input channel copied into a zero-padded block split into `sw` phases along the width,
+ * [dp][hp][sw][wq]: padded (d, h, w) holds input (d - pad[0], h - pad[1], w - pad[2]) and sits at
+ * ((d * hp + h) * sw + w % sw) * wq + w / sw, so the inputs of consecutive outputs of stride sw are
+ * consecutive floats. The direct engine's implicit GEMM and row kernels read it, and Winograd reads
+ * it with sw = 2 (tile column c of consecutive tiles is one vector). */
+#ifndef FASTCONV_DIRECT_PADDED_INPUT_H
+#define FASTCONV_DIRECT_PADDED_INPUT_H
+
+#include "api/problem.h"
+
+typedef struct padded_input {
+  int64_t hp, sw, wq, plane; /* padded height, width phases, phase width, floats per channel */
+  int64_t dp;
+} padded_input;
+
+/* Writes the g->plane floats of one channel (x: its dense [in depth][in height][in width]). */
+void fc_pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst);
+
+#endif
