@@ -25,8 +25,8 @@ typedef enum fc_status {
   FC_STATUS_INVALID_ARGUMENT = 1, /* a size, stride, pointer or enum is out of range */
   FC_STATUS_UNSUPPORTED = 2,      /* the requested algorithm cannot compute this layer */
   FC_STATUS_OUT_OF_MEMORY = 3,
-  FC_STATUS_SIZE_OVERFLOW = 4,     /* a size or byte count does not fit in 64 bits */
-  FC_STATUS_BLAS_UNAVAILABLE = 5,  /* the im2col engine needs fc_blas_load() first */
+  FC_STATUS_SIZE_OVERFLOW = 4,    /* a size or byte count does not fit in 64 bits */
+  FC_STATUS_BLAS_UNAVAILABLE = 5, /* the im2col engine needs fc_blas_load() first */
 } fc_status;
 
 typedef enum fc_dtype { FC_DTYPE_FLOAT32 = 0, FC_DTYPE_FLOAT64 = 1 } fc_dtype;

@@ -15,10 +15,10 @@ static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col
 struct fc_plan {
   fc_conv_params params;
   fc_algorithm requested;
-  const void *weight, *bias; /* bias may be NULL */
+  const void *weight, *bias;       /* bias may be NULL */
   void *owned_weight, *owned_bias; /* the copies, unless the plan borrows */
   int borrowed;
-  int64_t bytes;       /* everything the plan holds */
+  int64_t bytes; /* everything the plan holds */
   const fc_engine *engines[FC_ENGINE_COUNT];
   void *states[FC_ENGINE_COUNT];
   int engine_count;
@@ -164,9 +164,8 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) return FC_ALGORITHM_WINOGRAD;
   if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected())
-    return blas && !p->transposed && p->out_volume <= 64 && reduction >= 2048
-               ? FC_ALGORITHM_IM2COL
-               : FC_ALGORITHM_DIRECT;
+    return blas && !p->transposed && p->out_volume <= 64 && reduction >= 2048 ? FC_ALGORITHM_IM2COL
+                                                                              : FC_ALGORITHM_DIRECT;
   if (blas && reduction >= 16 && p->out_per_group >= 4) return FC_ALGORITHM_IM2COL;
   return FC_ALGORITHM_DIRECT;
 }

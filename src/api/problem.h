@@ -12,7 +12,7 @@ typedef struct fc_problem {
   int64_t batch, in_channels, out_channels, groups;
   int64_t in_per_group, out_per_group;
   int64_t in[3], out[3], kernel[3], stride[3], dilation[3], pad[3]; /* pad: the leading padding */
-  int64_t in_volume, out_volume, kernel_volume; /* spatial element counts */
+  int64_t in_volume, out_volume, kernel_volume;                     /* spatial element counts */
 } fc_problem;
 
 /* Element strides of an activation tensor (batch, channel, depth, height, width). */

@@ -70,8 +70,8 @@ FC_INLINE border_lanes border_stride2(int64_t ow0, int64_t lo, int64_t hi) {
 }
 
 /* Stride 1: c0, c1, c2 = row[ow - 1], row[ow], row[ow + 1] for the L outputs from ow0. */
-FC_INLINE void taps_stride1(const float *row, int64_t ow0, int columns,
-                            const border_lanes *border, fc_vf *c0, fc_vf *c1, fc_vf *c2) {
+FC_INLINE void taps_stride1(const float *row, int64_t ow0, int columns, const border_lanes *border,
+                            fc_vf *c0, fc_vf *c1, fc_vf *c2) {
   if (columns == COLUMNS_INTERIOR) {
     *c0 = fc_load(row + ow0 - 1);
     *c1 = fc_load(row + ow0);
@@ -85,8 +85,8 @@ FC_INLINE void taps_stride1(const float *row, int64_t ow0, int columns,
 }
 
 /* Stride 2, in P order: c0, c1, c2 = row[2ow - 1], row[2ow], row[2ow + 1]. */
-FC_INLINE void taps_stride2(const float *row, int64_t ow0, int columns,
-                            const border_lanes *border, fc_vf *c0, fc_vf *c1, fc_vf *c2) {
+FC_INLINE void taps_stride2(const float *row, int64_t ow0, int columns, const border_lanes *border,
+                            fc_vf *c0, fc_vf *c1, fc_vf *c2) {
   const float *at = row + 2 * ow0;
   fc_vf a, b, a_left, b_left;
   if (columns == COLUMNS_INTERIOR) {
@@ -108,36 +108,36 @@ FC_INLINE void taps_stride2(const float *row, int64_t ow0, int columns,
 /* One block: R output rows x the output vector at ow0 (nout valid lanes); rows[i] = the block's
  * input row i. Each output row keeps one accumulator per kernel row, summed at the end: chains of
  * 3 FMAs instead of 9, so consecutive blocks overlap. */
-#define DW_BLOCK(NAME, R, S, TAPS, BORDER, RESTORE_ORDER)                                           \
-  FC_INLINE void NAME(const float *const *rows, int64_t ow0, int64_t lo, int64_t hi, int columns,   \
-                      const fc_vf *wv, fc_vf bv, float *y, int64_t ldy, int nout,                   \
-                      const float *y_end) {                                                         \
-    const border_lanes border = BORDER(ow0, lo, hi);                                                \
-    fc_vf acc[R][3];                                                                                \
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                           \
-      acc[r][0] = bv;                                                                               \
-      acc[r][1] = fc_zero();                                                                        \
-      acc[r][2] = fc_zero();                                                                        \
-    }                                                                                               \
-    _Pragma("GCC unroll 16") for (int i = 0; i < (R - 1) * S + 3; i++) {                            \
-      fc_vf c0, c1, c2;                                                                             \
-      TAPS(rows[i], ow0, columns, &border, &c0, &c1, &c2);                                          \
-      _Pragma("GCC unroll 3") for (int kh = 0; kh < 3; kh++) {                                      \
-        const int r = (i - kh) / S;                                                                 \
-        if ((i - kh) % S != 0 || r < 0 || r >= R) continue;                                         \
-        acc[r][kh] += wv[3 * kh] * c0;                                                              \
-        acc[r][kh] += wv[3 * kh + 1] * c1;                                                          \
-        acc[r][kh] += wv[3 * kh + 2] * c2;                                                          \
-      }                                                                                             \
-    }                                                                                               \
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                           \
-      const fc_vf v = RESTORE_ORDER((acc[r][0] + acc[r][1]) + acc[r][2]);                           \
-      float *out = y + r * ldy + ow0;                                                               \
-      if (nout == FC_L || out + FC_L <= y_end)                                                      \
-        fc_store(out, v);                                                                           \
-      else                                                                                          \
-        fc_store_partial(out, v, nout);                                                             \
-    }                                                                                               \
+#define DW_BLOCK(NAME, R, S, TAPS, BORDER, RESTORE_ORDER)                                         \
+  FC_INLINE void NAME(const float *const *rows, int64_t ow0, int64_t lo, int64_t hi, int columns, \
+                      const fc_vf *wv, fc_vf bv, float *y, int64_t ldy, int nout,                 \
+                      const float *y_end) {                                                       \
+    const border_lanes border = BORDER(ow0, lo, hi);                                              \
+    fc_vf acc[R][3];                                                                              \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                         \
+      acc[r][0] = bv;                                                                             \
+      acc[r][1] = fc_zero();                                                                      \
+      acc[r][2] = fc_zero();                                                                      \
+    }                                                                                             \
+    _Pragma("GCC unroll 16") for (int i = 0; i < (R - 1) * S + 3; i++) {                          \
+      fc_vf c0, c1, c2;                                                                           \
+      TAPS(rows[i], ow0, columns, &border, &c0, &c1, &c2);                                        \
+      _Pragma("GCC unroll 3") for (int kh = 0; kh < 3; kh++) {                                    \
+        const int r = (i - kh) / S;                                                               \
+        if ((i - kh) % S != 0 || r < 0 || r >= R) continue;                                       \
+        acc[r][kh] += wv[3 * kh] * c0;                                                            \
+        acc[r][kh] += wv[3 * kh + 1] * c1;                                                        \
+        acc[r][kh] += wv[3 * kh + 2] * c2;                                                        \
+      }                                                                                           \
+    }                                                                                             \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                         \
+      const fc_vf v = RESTORE_ORDER((acc[r][0] + acc[r][1]) + acc[r][2]);                         \
+      float *out = y + r * ldy + ow0;                                                             \
+      if (nout == FC_L || out + FC_L <= y_end)                                                    \
+        fc_store(out, v);                                                                         \
+      else                                                                                        \
+        fc_store_partial(out, v, nout);                                                           \
+    }                                                                                             \
   }
 
 #define DW_NATURAL_ORDER(v) (v)
@@ -152,26 +152,26 @@ DW_BLOCK(block_s2_r1, 1, 2, taps_stride2, border_stride2, fc_unpermute)
  * into the next row's first vector before that is written), then from the left, with the columns
  * whose taps all lie inside [lo, hi) through plain loads. noinline keeps each variant's register
  * allocation to itself: 9 weights + accumulators + taps must fit the register file. */
-#define DW_ROWS(NAME, BLOCK, S)                                                                     \
-  __attribute__((noinline)) static void NAME(const float *const *rows, const fc_depthwise3x3 *d,    \
-                                             const fc_vf *wv, fc_vf bv, float *y,                   \
-                                             const float *y_end) {                                  \
-    const int64_t ow = d->out_w, lo = d->pad_left - 1, hi = lo + d->in_w;                           \
-    /* interior: reads from S * ow0 - S (>= lo; lo >= -1) to S * (ow0 + L) + 1 - S (< hi)      */   \
-    const int64_t interior_begin = S == 1 ? lo + 1 : (lo + 3) / 2,                                  \
-                  interior_end = S == 1 ? hi - FC_L : hi / 2 - FC_L + 1;                            \
-    const int64_t last = (ow - 1) / FC_L * FC_L;                                                    \
-    const int nlast = (int)(ow - last);                                                             \
-    if (nlast < FC_L && last > 0)                                                                   \
-      BLOCK(rows, last, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, nlast, y_end);                       \
-    BLOCK(rows, 0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, ow < FC_L ? (int)ow : FC_L, y_end);       \
-    int64_t ow0 = FC_L;                                                                             \
-    for (; ow0 + FC_L <= ow && ow0 < interior_begin; ow0 += FC_L)                                   \
-      BLOCK(rows, ow0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, FC_L, y_end);                         \
-    for (; ow0 + FC_L <= ow && ow0 < interior_end; ow0 += FC_L)                                     \
-      BLOCK(rows, ow0, lo, hi, COLUMNS_INTERIOR, wv, bv, y, ow, FC_L, y_end);                       \
-    for (; ow0 + FC_L <= ow; ow0 += FC_L)                                                           \
-      BLOCK(rows, ow0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, FC_L, y_end);                         \
+#define DW_ROWS(NAME, BLOCK, S)                                                                   \
+  __attribute__((noinline)) static void NAME(const float *const *rows, const fc_depthwise3x3 *d,  \
+                                             const fc_vf *wv, fc_vf bv, float *y,                 \
+                                             const float *y_end) {                                \
+    const int64_t ow = d->out_w, lo = d->pad_left - 1, hi = lo + d->in_w;                         \
+    /* interior: reads from S * ow0 - S (>= lo; lo >= -1) to S * (ow0 + L) + 1 - S (< hi)      */ \
+    const int64_t interior_begin = S == 1 ? lo + 1 : (lo + 3) / 2,                                \
+                  interior_end = S == 1 ? hi - FC_L : hi / 2 - FC_L + 1;                          \
+    const int64_t last = (ow - 1) / FC_L * FC_L;                                                  \
+    const int nlast = (int)(ow - last);                                                           \
+    if (nlast < FC_L && last > 0)                                                                 \
+      BLOCK(rows, last, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, nlast, y_end);                     \
+    BLOCK(rows, 0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, ow < FC_L ? (int)ow : FC_L, y_end);     \
+    int64_t ow0 = FC_L;                                                                           \
+    for (; ow0 + FC_L <= ow && ow0 < interior_begin; ow0 += FC_L)                                 \
+      BLOCK(rows, ow0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, FC_L, y_end);                       \
+    for (; ow0 + FC_L <= ow && ow0 < interior_end; ow0 += FC_L)                                   \
+      BLOCK(rows, ow0, lo, hi, COLUMNS_INTERIOR, wv, bv, y, ow, FC_L, y_end);                     \
+    for (; ow0 + FC_L <= ow; ow0 += FC_L)                                                         \
+      BLOCK(rows, ow0, lo, hi, COLUMNS_BORDER, wv, bv, y, ow, FC_L, y_end);                       \
   }
 
 DW_ROWS(rows_s1_r4, block_s1_r4, 1)

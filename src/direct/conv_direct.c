@@ -11,8 +11,7 @@ static const char *direct_unsupported_reason(const fc_conv_params *params) {
 
 static fc_status direct_execute(const fc_engine_call *call) {
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
-  if (kernels && fc_direct_simd_wanted(call->problem))
-    return fc_direct_simd_execute(call, kernels);
+  if (kernels && fc_direct_simd_wanted(call->problem)) return fc_direct_simd_execute(call, kernels);
   return fc_direct_ref_execute(call);
 }
 

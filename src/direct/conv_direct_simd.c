@@ -1,5 +1,5 @@
-/* The direct engine's SIMD path (float32): convolution as implicit GEMM on the selected ISA's packed
- * GEMM, with the weights packed once per plan.
+/* The direct engine's SIMD path (float32): convolution as implicit GEMM on the selected ISA's
+ * packed GEMM, with the weights packed once per plan.
  *
  * Convolution: Y_g[oc][q] = W_g[oc][r] x B[r][q], W read in place (no packing, so plans and
  * one-shot calls cost nothing before the GEMM), B the input's patches gathered from a zero-padded,
@@ -66,7 +66,8 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   /* Layers the GEMM never sees need nothing packed. */
   if (icg == 0 || (params->transposed ? icg * ocg < 4 : thin_groups(icg, ocg, kvol, &ops->tile)))
     return FC_STATUS_OK;
-  const int64_t m = params->transposed ? ocg * kvol : ocg, k = params->transposed ? icg : icg * kvol;
+  const int64_t m = params->transposed ? ocg * kvol : ocg,
+                k = params->transposed ? icg : icg * kvol;
   simd_state *st = malloc(sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
   st->group_floats = (int64_t)ops->packed_a_floats(&ops->tile, (size_t)m, (size_t)k);
@@ -91,7 +92,6 @@ void fc_direct_simd_release(void *state) {
   if (st) fc_scratch_put(st->packed);
   free(st);
 }
-
 
 /* The padded copy's geometry; 0 when it would not fit in 64 bits or would dwarf the layer: huge
  * padding with huge dilation (a span of 2^21 over a 5x5 input) makes a legal layer whose padded
@@ -161,7 +161,8 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
   const int64_t band = fc_div_ceil(p->out[1], bands);
   const int64_t row_floats = g->sw * g->wq, wstride = p->in_per_group * p->kernel_volume;
   const int flat = p->stride[1] == 1 && g->sw == 1 && p->out[2] < FC_FLAT_RUN_WIDTH;
-  float *run = flat ? scratch_floats(FC_ROWS_MAX_OUT * (band * row_floats + FC_PATCHES_SLACK)) : NULL;
+  float *run =
+      flat ? scratch_floats(FC_ROWS_MAX_OUT * (band * row_floats + FC_PATCHES_SLACK)) : NULL;
 #pragma omp for schedule(static)
   for (int64_t item = 0; item < planes * bands; item++) {
     if (flat && !run) continue;
@@ -271,8 +272,8 @@ static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_
   float *zero_row = scratch_floats(p->in[2]);
   if (!zero_row) return FC_STATUS_OUT_OF_MEMORY;
   memset(zero_row, 0, (size_t)p->in[2] * sizeof(float));
-  const fc_depthwise3x3 shape = {zero_row, p->in[1], p->in[2], p->out[1], p->out[2],
-                                 p->stride[1], p->pad[1], p->pad[2]};
+  const fc_depthwise3x3 shape = {zero_row,  p->in[1],     p->in[2],  p->out[1],
+                                 p->out[2], p->stride[1], p->pad[1], p->pad[2]};
   const int64_t planes = p->batch * p->in_channels;
   const float *weight = call->weight, *bias = call->bias;
 #pragma omp parallel for num_threads(call->num_threads) if (call->num_threads > 1) schedule(static)
@@ -290,8 +291,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   const fc_problem *p = call->problem;
   if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
-  const int rows =
-      thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
+  const int rows = thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
                         p->out_volume == p->in_volume;
   padded_input g;
@@ -311,7 +311,8 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
     for (int64_t r = 0; r < (rows ? kvol : depth); r++) {
       const int64_t k = r % kvol, kw = k % p->kernel[2], kh = k / p->kernel[2] % p->kernel[1],
                     kd = k / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
-      offset[r] = r / kvol * g.plane + (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
+      offset[r] = r / kvol * g.plane +
+                  (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
                   tap_w % g.sw * g.wq + tap_w / g.sw;
     }
   }
@@ -345,7 +346,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   /* A block's first row, o0 * kvol, must start a packed panel of MR rows. */
   const int64_t unit = tile->mr / gcd(tile->mr, kvol);
   const int64_t parts = fc_max(1, fc_div_ceil(want, outer));
-  const int64_t block = fc_min(fc_div_ceil(ocg, unit), fc_div_ceil(fc_div_ceil(ocg, parts), unit)) * unit;
+  const int64_t block =
+      fc_min(fc_div_ceil(ocg, unit), fc_div_ceil(fc_div_ceil(ocg, parts), unit)) * unit;
   const int64_t blocks = fc_div_ceil(ocg, block), items = outer * blocks;
   const int64_t chunk = fc_min(p->in_volume, fc_max(tile->nr, FC_COLUMN_FLOATS / (block * kvol)));
   const int64_t flat[3] = {1, 1, p->out_volume};
@@ -363,7 +365,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
       if (!work || !col) continue;
-      const int64_t b = item % blocks, gi = item / blocks % p->groups, n = item / (blocks * p->groups);
+      const int64_t b = item % blocks, gi = item / blocks % p->groups,
+                    n = item / (blocks * p->groups);
       const int64_t o0 = b * block, ob = fc_min(block, ocg - o0);
       fc_fill_bias_f32(call->bias, y, &ys_flat, n, gi * ocg + o0, ob, 0, p->out_volume);
       /* A = W_g^T, packed: row (oc, tap), column ic. */
@@ -408,7 +411,8 @@ static fc_status execute_cf(const fc_engine_call *call, const fc_simd_kernels *k
 
 fc_status fc_direct_simd_execute(const fc_engine_call *call, const fc_simd_kernels *kernels) {
   const fc_problem *p = call->problem;
-  if (p->layout == FC_LAYOUT_CHANNELS_FIRST) return execute_cf(call, kernels, call->input, call->output);
+  if (p->layout == FC_LAYOUT_CHANNELS_FIRST)
+    return execute_cf(call, kernels, call->input, call->output);
   /* Channels-last: run channels-first between two transposes. */
   fc_problem cf = *p;
   cf.layout = FC_LAYOUT_CHANNELS_FIRST;

@@ -17,25 +17,25 @@
 #define FC_PATCHES_SLACK 64
 
 typedef struct fc_conv_patches {
-  const float *padded;        /* the first channel of the group, padded and phase-split */
-  const int64_t *row_offset;  /* per row r of B */
-  int64_t out_h, out_w;       /* the output grid the columns walk */
-  int64_t step_d, step_h;     /* padded floats between outputs one apart in depth / height */
-  int64_t q0;                 /* the output position of column 0 */
+  const float *padded;       /* the first channel of the group, padded and phase-split */
+  const int64_t *row_offset; /* per row r of B */
+  int64_t out_h, out_w;      /* the output grid the columns walk */
+  int64_t step_d, step_h;    /* padded floats between outputs one apart in depth / height */
+  int64_t q0;                /* the output position of column 0 */
 } fc_conv_patches;
 
 /* One output row run of a thin group (depthwise, channel multiplier, a few channels per group):
  * y[o][j] = bias[o] + sum over ic < icg and taps of w[o][ic][tap] * padded[ic * plane +
  * tap_offset[tap] + base + j], for o < out_count output channels and j < count. */
 typedef struct fc_conv_rows {
-  const float *padded;        /* the group's first input channel, padded and phase-split */
-  const int64_t *tap_offset;  /* per tap (kd, kh, kw), within one channel */
+  const float *padded;       /* the group's first input channel, padded and phase-split */
+  const int64_t *tap_offset; /* per tap (kd, kh, kw), within one channel */
   int64_t plane, in_per_group, taps;
-  int64_t base, count;        /* the run: its first position in the padded block, its length */
-  const float *weight;        /* w[o][ic][tap] of the first output channel */
-  const float *bias;          /* NULL, or the first output channel's */
-  int64_t out_count;          /* 1 to FC_ROWS_MAX_OUT */
-  float *y;                   /* the first output channel's run */
+  int64_t base, count; /* the run: its first position in the padded block, its length */
+  const float *weight; /* w[o][ic][tap] of the first output channel */
+  const float *bias;   /* NULL, or the first output channel's */
+  int64_t out_count;   /* 1 to FC_ROWS_MAX_OUT */
+  float *y;            /* the first output channel's run */
   int64_t y_channel_stride;
 } fc_conv_rows;
 

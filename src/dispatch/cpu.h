@@ -5,7 +5,7 @@
 typedef enum fc_isa {
   FC_ISA_SCALAR = 0, /* the portable engines only */
   FC_ISA_NEON = 1,
-  FC_ISA_AVX2 = 2, /* AVX2 + FMA */
+  FC_ISA_AVX2 = 2,   /* AVX2 + FMA */
   FC_ISA_AVX512 = 3, /* AVX-512 F, BW, DQ, VL */
   FC_ISA_COUNT
 } fc_isa;

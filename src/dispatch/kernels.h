@@ -27,8 +27,8 @@ typedef struct fc_simd_kernels {
   const fc_gemm_ops *gemm_f32;
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
-  void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
-                                const float *weight9, const float *bias, float *y);
+  void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight9,
+                                const float *bias, float *y);
   const fc_winograd_kernels *winograd;
 } fc_simd_kernels;
 

@@ -29,16 +29,16 @@ typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, fl
                                    size_t m, size_t n, int accumulate, const float *bias);
 
 typedef struct fc_gemm_tile {
-  int mr, nr;    /* main tile */
-  int tail_nr;   /* a narrower tile (same MR) for the last columns; 0 = none */
+  int mr, nr;  /* main tile */
+  int tail_nr; /* a narrower tile (same MR) for the last columns; 0 = none */
   fc_gemm_ukernel_fn main, tail;
   const char *name;
 } fc_gemm_tile;
 
 /* Packs rows [pc, pc + kc) x columns [jr, jr + n) of the (virtual) B into dst[kc][nrp], with
  * columns n..nrp-1 zero. */
-typedef void (*fc_pack_b_fn)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n,
-                             size_t nrp, float *dst);
+typedef void (*fc_pack_b_fn)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n, size_t nrp,
+                             float *dst);
 
 /* A plain row-major B for the pack_b_matrix packer. */
 typedef struct fc_matrix_ctx {
@@ -59,8 +59,8 @@ typedef struct fc_gemm_ops {
   /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL), A packed by pack_a (rows
    * from a panel boundary on); work: FC_GEMM_WORK_FLOATS floats, 64-byte aligned. */
   void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a_packed,
-                 fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
-                 const float *bias, float *work);
+                 fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc, const float *bias,
+                 float *work);
 } fc_gemm_ops;
 
 #endif

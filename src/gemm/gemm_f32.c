@@ -70,7 +70,8 @@ static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, si
         for (size_t i = 0; i < TILE_MR; i++) dst[kk * TILE_MR + i] = src[i][kk * cs];
     } else {
       for (size_t kk = 0; kk < k; kk++)
-        for (size_t i = 0; i < TILE_MR; i++) dst[kk * TILE_MR + i] = i < rows ? src[i][kk * cs] : 0.0f;
+        for (size_t i = 0; i < TILE_MR; i++)
+          dst[kk * TILE_MR + i] = i < rows ? src[i][kk * cs] : 0.0f;
     }
   }
   (void)t;
@@ -107,7 +108,7 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
 }
 
 const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
-    .tile = {TILE_MR, TILE_NV * FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
+    .tile = {TILE_MR, TILE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
              FC_SYM(fc_gemm_f32_ukernel_tail), TILE_NAME},
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,

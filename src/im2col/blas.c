@@ -14,8 +14,8 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
                          int, float, float *, int);
-typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
-                         const double *, int, double, double *, int);
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int, const double *,
+                         int, double, double *, int);
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
 
@@ -63,8 +63,7 @@ void fc_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, cons
 }
 
 void fc_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
-                 int64_t lda, const double *b, int64_t ldb, double beta, double *c,
-                 int64_t ldc) {
+                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
   blas.dgemm(CBLAS_ROW_MAJOR, trans(trans_a), trans(trans_b), (int)m, (int)n, (int)k, 1.0, a,
              (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }

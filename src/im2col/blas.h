@@ -12,7 +12,6 @@ void fc_blas_single_threaded(void);
 void fc_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void fc_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
-                 int64_t lda, const double *b, int64_t ldb, double beta, double *c,
-                 int64_t ldc);
+                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
 #endif

@@ -9,9 +9,9 @@
 /* How an execution is cut into independent work items. */
 typedef struct fc_im2col_split {
   int64_t items;
-  int64_t chunks, chunk_size;  /* positions: output (convolution) or input (transposed) */
-  int64_t blocks, block_size;  /* transposed: output channels of a group per item */
-  int64_t buffer_elements;     /* one column buffer, per thread */
+  int64_t chunks, chunk_size; /* positions: output (convolution) or input (transposed) */
+  int64_t blocks, block_size; /* transposed: output channels of a group per item */
+  int64_t buffer_elements;    /* one column buffer, per thread */
 } fc_im2col_split;
 
 /* A column chunk of about this many elements (1 MiB of float32) stays in L2 while the GEMM reads
@@ -20,7 +20,8 @@ typedef struct fc_im2col_split {
 #define FC_MIN_CHUNK_POSITIONS 64
 
 static int64_t chunk_positions(int64_t rows, int64_t positions) {
-  return fc_min(positions, fc_max(FC_MIN_CHUNK_POSITIONS, FC_COLUMN_CHUNK_ELEMENTS / fc_max(rows, 1)));
+  return fc_min(positions,
+                fc_max(FC_MIN_CHUNK_POSITIONS, FC_COLUMN_CHUNK_ELEMENTS / fc_max(rows, 1)));
 }
 
 static fc_im2col_split split_work(const fc_problem *p, int num_threads) {
@@ -30,7 +31,8 @@ static fc_im2col_split split_work(const fc_problem *p, int num_threads) {
   const int64_t per_outer = outer >= num_threads ? 1 : fc_div_ceil(num_threads, outer);
   if (!p->transposed) {
     const int64_t rows = p->in_per_group * p->kernel_volume;
-    s.chunk_size = fc_min(chunk_positions(rows, p->out_volume), fc_div_ceil(p->out_volume, per_outer));
+    s.chunk_size =
+        fc_min(chunk_positions(rows, p->out_volume), fc_div_ceil(p->out_volume, per_outer));
     s.chunks = fc_div_ceil(p->out_volume, s.chunk_size);
     s.blocks = s.block_size = 1;
     s.items = outer * s.chunks;

@@ -15,23 +15,24 @@ typedef struct SUFFIX(columns) {
 
 /* Walks output positions [p0, p0 + count) of a (depth, height, width) grid one width segment at a
  * time, calling body(j, od, oh, ow_begin, ow_end) with j the index of ow_begin within the chunk. */
-#define FC_FOR_EACH_SEGMENT(size, p0, count, body)                                  \
-  do {                                                                              \
-    int64_t j_ = 0, pos_ = (p0);                                                    \
-    while (j_ < (count)) {                                                          \
-      const int64_t ow0_ = pos_ % (size)[2], oh_ = pos_ / (size)[2] % (size)[1];    \
-      const int64_t od_ = pos_ / ((size)[2] * (size)[1]);                           \
-      const int64_t seg_ = fc_min((size)[2] - ow0_, (count) - j_);                  \
-      body(j_, od_, oh_, ow0_, ow0_ + seg_);                                        \
-      j_ += seg_;                                                                   \
-      pos_ += seg_;                                                                 \
-    }                                                                               \
+#define FC_FOR_EACH_SEGMENT(size, p0, count, body)                               \
+  do {                                                                           \
+    int64_t j_ = 0, pos_ = (p0);                                                 \
+    while (j_ < (count)) {                                                       \
+      const int64_t ow0_ = pos_ % (size)[2], oh_ = pos_ / (size)[2] % (size)[1]; \
+      const int64_t od_ = pos_ / ((size)[2] * (size)[1]);                        \
+      const int64_t seg_ = fc_min((size)[2] - ow0_, (count)-j_);                 \
+      body(j_, od_, oh_, ow0_, ow0_ + seg_);                                     \
+      j_ += seg_;                                                                \
+      pos_ += seg_;                                                              \
+    }                                                                            \
   } while (0)
 
 /* Copies the patches of output positions [p0, p0 + count) of image n, group g, into columns
  * rows (ic, kd, kh, kw); taps that fall in the zero padding become zeros. */
-static void SUFFIX(pack_patches)(const fc_problem *p, const REAL *x, const fc_strides *xs, int64_t n,
-                                 int64_t g, int64_t p0, int64_t count, SUFFIX(columns) c) {
+static void SUFFIX(pack_patches)(const fc_problem *p, const REAL *x, const fc_strides *xs,
+                                 int64_t n, int64_t g, int64_t p0, int64_t count,
+                                 SUFFIX(columns) c) {
   const int64_t kvol = p->kernel_volume;
   for (int64_t r = 0; r < p->in_per_group * kvol; r++) {
     const int64_t ic = g * p->in_per_group + r / kvol, k = r % kvol;
@@ -41,17 +42,15 @@ static void SUFFIX(pack_patches)(const fc_problem *p, const REAL *x, const fc_st
     int64_t lo, hi;
     fc_valid_outputs(p->in[2], p->out[2], p->stride[2], offset_w, &lo, &hi);
     REAL *row = c.col + r * c.rs;
-#define PACK_SEGMENT(j, od, oh, ow_begin, ow_end)                                          \
-  {                                                                                        \
-    const int64_t id = od * p->stride[0] - p->pad[0] + kd * p->dilation[0];                \
-    const int64_t ih = oh * p->stride[1] - p->pad[1] + kh * p->dilation[1];                \
-    const int inside = id >= 0 && id < p->in[0] && ih >= 0 && ih < p->in[1];               \
-    const REAL *src = x + n * xs->n + ic * xs->c + (inside ? id * xs->d + ih * xs->h : 0); \
-    for (int64_t ow = ow_begin; ow < ow_end; ow++)                                         \
-      row[(j + ow - ow_begin) * c.js] =                                                    \
-          inside && ow >= lo && ow < hi                                                    \
-              ? src[(ow * p->stride[2] + offset_w) * xs->w]                                \
-              : (REAL)0;                                                                   \
+#define PACK_SEGMENT(j, od, oh, ow_begin, ow_end)                                                \
+  {                                                                                              \
+    const int64_t id = od * p->stride[0] - p->pad[0] + kd * p->dilation[0];                      \
+    const int64_t ih = oh * p->stride[1] - p->pad[1] + kh * p->dilation[1];                      \
+    const int inside = id >= 0 && id < p->in[0] && ih >= 0 && ih < p->in[1];                     \
+    const REAL *src = x + n * xs->n + ic * xs->c + (inside ? id * xs->d + ih * xs->h : 0);       \
+    for (int64_t ow = ow_begin; ow < ow_end; ow++)                                               \
+      row[(j + ow - ow_begin) * c.js] =                                                          \
+          inside && ow >= lo && ow < hi ? src[(ow * p->stride[2] + offset_w) * xs->w] : (REAL)0; \
   }
     FC_FOR_EACH_SEGMENT(p->out, p0, count, PACK_SEGMENT);
 #undef PACK_SEGMENT
@@ -73,16 +72,16 @@ void SUFFIX(fc_scatter_columns)(const fc_problem *p, REAL *y, const fc_strides *
     const int64_t i_lo = fc_max(0, fc_div_ceil(-first_w, p->stride[2]));
     const int64_t i_hi = fc_div_floor(p->out[2] - 1 - first_w, p->stride[2]) + 1;
     const REAL *row = c.col + r * c.rs;
-#define SCATTER_SEGMENT(j, id, ih, iw_begin, iw_end)                                       \
-  {                                                                                        \
-    const int64_t od = id * p->stride[0] - p->pad[0] + kd * p->dilation[0];                \
-    const int64_t oh = ih * p->stride[1] - p->pad[1] + kh * p->dilation[1];                \
-    if (od >= 0 && od < p->out[0] && oh >= 0 && oh < p->out[1]) {                          \
-      REAL *dst = y + n * ys->n + oc * ys->c + od * ys->d + oh * ys->h;                    \
-      const int64_t lo = fc_max(iw_begin, i_lo), hi = fc_min(iw_end, i_hi);                \
-      for (int64_t iw = lo; iw < hi; iw++)                                                 \
-        dst[(iw * p->stride[2] + first_w) * ys->w] += row[(j + iw - iw_begin) * c.js];     \
-    }                                                                                      \
+#define SCATTER_SEGMENT(j, id, ih, iw_begin, iw_end)                                   \
+  {                                                                                    \
+    const int64_t od = id * p->stride[0] - p->pad[0] + kd * p->dilation[0];            \
+    const int64_t oh = ih * p->stride[1] - p->pad[1] + kh * p->dilation[1];            \
+    if (od >= 0 && od < p->out[0] && oh >= 0 && oh < p->out[1]) {                      \
+      REAL *dst = y + n * ys->n + oc * ys->c + od * ys->d + oh * ys->h;                \
+      const int64_t lo = fc_max(iw_begin, i_lo), hi = fc_min(iw_end, i_hi);            \
+      for (int64_t iw = lo; iw < hi; iw++)                                             \
+        dst[(iw * p->stride[2] + first_w) * ys->w] += row[(j + iw - iw_begin) * c.js]; \
+    }                                                                                  \
   }
     FC_FOR_EACH_SEGMENT(p->in, p0, count, SCATTER_SEGMENT);
 #undef SCATTER_SEGMENT
@@ -149,8 +148,8 @@ static void SUFFIX(transposed_item)(const fc_problem *p, const fc_engine_call *c
     SUFFIX(columns) c;
     if (p->layout == FC_LAYOUT_CHANNELS_FIRST) {
       c = (SUFFIX(columns)){buffer, count, 1};
-      GEMM(1, 0, ob * kvol, count, icg, w_block, row_len, x + n * xs.n + g * icg * xs.c + p0,
-           xs.c, 0, buffer, count);
+      GEMM(1, 0, ob * kvol, count, icg, w_block, row_len, x + n * xs.n + g * icg * xs.c + p0, xs.c,
+           0, buffer, count);
     } else {
       c = (SUFFIX(columns)){buffer, 1, ob * kvol};
       GEMM(0, 0, count, ob * kvol, icg, x + n * xs.n + g * icg + p0 * xs.w, xs.w, w_block, row_len,

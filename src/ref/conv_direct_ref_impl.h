@@ -69,8 +69,10 @@ static void SUFFIX(transposed_row)(const fc_problem *p, const REAL *x, const REA
           /* input i lands on output first + i * stride */
           const int64_t first = kw * p->dilation[2] - p->pad[2];
           const int64_t i_lo = fc_max(0, fc_div_ceil(-first, p->stride[2]));
-          const int64_t i_hi = fc_min(p->in[2], fc_div_floor(p->out[2] - 1 - first, p->stride[2]) + 1);
-          for (int64_t i = i_lo; i < i_hi; i++) acc[first + i * p->stride[2]] += wv * x_row[i * xs->w];
+          const int64_t i_hi =
+              fc_min(p->in[2], fc_div_floor(p->out[2] - 1 - first, p->stride[2]) + 1);
+          for (int64_t i = i_lo; i < i_hi; i++)
+            acc[first + i * p->stride[2]] += wv * x_row[i * xs->w];
         }
       }
     }

@@ -6,16 +6,17 @@
  * and compiled once per ISA with that ISA's flags:
  *
  *     FC_VEC_BYTES=32  -mavx2 -mfma                                  -> ymm kernels   (suffix avx2)
- *     FC_VEC_BYTES=64  -mavx512f -mavx512bw -mavx512dq -mavx512vl    -> zmm kernels   (suffix avx512)
- *     FC_VEC_BYTES=16  (aarch64, NEON is the baseline)               -> q-reg kernels (suffix neon)
- *     FC_VEC_BYTES=64  -mavx2 -mfma                                  -> test build only: GCC splits each
- *                                          64-byte vector into two ymm, so the AVX-512 *logic* (tile
- *                                          sizes, tails, packing) runs on a machine without AVX-512.
+ *     FC_VEC_BYTES=64  -mavx512f -mavx512bw -mavx512dq -mavx512vl    -> zmm kernels   (suffix
+ * avx512) FC_VEC_BYTES=16  (aarch64, NEON is the baseline)               -> q-reg kernels (suffix
+ * neon) FC_VEC_BYTES=64  -mavx2 -mfma                                  -> test build only: GCC
+ * splits each 64-byte vector into two ymm, so the AVX-512 *logic* (tile sizes, tails, packing) runs
+ * on a machine without AVX-512.
  *
- * The arithmetic uses no intrinsic (only fc_load_partial / fc_store_partial do, see below).  a*b+c on vectors is contracted into one FMA instruction because
- * GNU C defaults to -ffp-contract=fast (we also pass it explicitly in the Makefile: under -std=c11
- * GCC would switch to "off").  Broadcasting a scalar is a full initializer {s,s,...}, which GCC
- * turns into one vbroadcastss from memory.
+ * The arithmetic uses no intrinsic (only fc_load_partial / fc_store_partial do, see below).  a*b+c
+ * on vectors is contracted into one FMA instruction because GNU C defaults to -ffp-contract=fast
+ * (we also pass it explicitly in the Makefile: under -std=c11 GCC would switch to "off").
+ * Broadcasting a scalar is a full initializer {s,s,...}, which GCC turns into one vbroadcastss from
+ * memory.
  *
  * FC_ISA names the symbol suffix so several builds of one file link into one library:
  *     FC_SYM(fc_gemm_f32_ukernel_6x16)  ->  fc_gemm_f32_ukernel_6x16__avx2
@@ -55,11 +56,14 @@ FC_INLINE void fc_store(float *p, fc_vf v) { *(fc_vfu *)p = v; }
 /* Broadcast.  Spelled as a full initializer: (fc_vf){0}+s would keep a real "0+s" add (it is not
  * an identity for s = -0.0), costing one vaddss per broadcast in the GEMM inner loop. */
 #if FC_L == 4
-#define FC_SPLAT(s) (fc_vf){s, s, s, s}
+#define FC_SPLAT(s) \
+  (fc_vf) { s, s, s, s }
 #elif FC_L == 8
-#define FC_SPLAT(s) (fc_vf){s, s, s, s, s, s, s, s}
+#define FC_SPLAT(s) \
+  (fc_vf) { s, s, s, s, s, s, s, s }
 #else
-#define FC_SPLAT(s) (fc_vf){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
+#define FC_SPLAT(s) \
+  (fc_vf) { s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s }
 #endif
 FC_INLINE fc_vf fc_set1(float s) { return FC_SPLAT(s); }
 FC_INLINE fc_vf fc_zero(void) { return (fc_vf){0}; }
@@ -75,20 +79,32 @@ FC_INLINE __m256i fc_mask_(int lo, int hi) {
                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
 }
 /* lanes lo <= i < hi of p[0..L), the others 0; memory outside p[lo..hi) is never touched */
-FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) { return (fc_vf)_mm256_maskload_ps(p, fc_mask_(lo, hi)); }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) { _mm256_maskstore_ps(p, fc_mask_(0, n), (__m256)v); }
+FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
+  return (fc_vf)_mm256_maskload_ps(p, fc_mask_(lo, hi));
+}
+FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
+  _mm256_maskstore_ps(p, fc_mask_(0, n), (__m256)v);
+}
 #elif FC_VEC_BYTES == 64 && defined(__AVX512F__)
 #include <immintrin.h>
-FC_INLINE __mmask16 fc_mask_(int lo, int hi) { return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)); }
-FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) { return (fc_vf)_mm512_maskz_loadu_ps(fc_mask_(lo, hi), p); }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) { _mm512_mask_storeu_ps(p, fc_mask_(0, n), (__m512)v); }
+FC_INLINE __mmask16 fc_mask_(int lo, int hi) {
+  return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
+  return (fc_vf)_mm512_maskz_loadu_ps(fc_mask_(lo, hi), p);
+}
+FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
+  _mm512_mask_storeu_ps(p, fc_mask_(0, n), (__m512)v);
+}
 #else
 FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
   fc_vf v = {0};
   if (hi > lo) memcpy((float *)&v + lo, p + lo, (size_t)(hi - lo) * sizeof(float));
   return v;
 }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
+FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
+  memcpy(p, &v, (size_t)n * sizeof(float));
+}
 #endif
 FC_INLINE fc_vf fc_load_partial(const float *p, int n) { return fc_load_lanes(p, 0, n); }
 FC_INLINE int fc_clamp_lanes(int n) { return n < 0 ? 0 : (n > FC_L ? FC_L : n); }
@@ -99,8 +115,8 @@ FC_INLINE int fc_clamp_lanes(int n) { return n < 0 ? 0 : (n > FC_L ? FC_L : n); 
 typedef int32_t fc_vi __attribute__((vector_size(FC_VEC_BYTES)));
 #if FC_L == 4
 #define FC_IDX_LANES 0, 1, 2, 3
-#define FC_SH_LO 3, 4, 5, 6            /* {z[L-1], v[0..L-2]} */
-#define FC_SH_HI 1, 2, 3, 4            /* {v[1..L-1], n[0]}   */
+#define FC_SH_LO 3, 4, 5, 6 /* {z[L-1], v[0..L-2]} */
+#define FC_SH_HI 1, 2, 3, 4 /* {v[1..L-1], n[0]}   */
 #elif FC_L == 8
 #define FC_IDX_LANES 0, 1, 2, 3, 4, 5, 6, 7
 #define FC_SH_LO 7, 8, 9, 10, 11, 12, 13, 14
@@ -110,10 +126,15 @@ typedef int32_t fc_vi __attribute__((vector_size(FC_VEC_BYTES)));
 #define FC_SH_LO 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30
 #define FC_SH_HI 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
 #endif
-/* x[i-1] window: lane 0 takes the last lane of `prev` (the vector to the left, or zero at a border) */
-FC_INLINE fc_vf fc_shift_in_lo(fc_vf v, fc_vf prev) { return __builtin_shufflevector(prev, v, FC_SH_LO); }
+/* x[i-1] window: lane 0 takes the last lane of `prev` (the vector to the left, or zero at a border)
+ */
+FC_INLINE fc_vf fc_shift_in_lo(fc_vf v, fc_vf prev) {
+  return __builtin_shufflevector(prev, v, FC_SH_LO);
+}
 /* x[i+1] window: the last lane takes lane 0 of `next` */
-FC_INLINE fc_vf fc_shift_in_hi(fc_vf v, fc_vf next) { return __builtin_shufflevector(v, next, FC_SH_HI); }
+FC_INLINE fc_vf fc_shift_in_hi(fc_vf v, fc_vf next) {
+  return __builtin_shufflevector(v, next, FC_SH_HI);
+}
 /* Stride-2 deinterleave in "P order": in-128-bit-lane shuffles only (vshufps; lane-crossing
  * shuffles cost 2-3x more on Zen), so the result lanes hold outputs in a fixed permuted order.
  * Taps and accumulators all live in P order; fc_unpermute restores natural order once per output
@@ -126,12 +147,18 @@ FC_INLINE fc_vf fc_unpermute(fc_vf v) { return v; }
 #define FC_EVEN_P 0, 2, 8, 10, 4, 6, 12, 14
 #define FC_ODD_P 1, 3, 9, 11, 5, 7, 13, 15
 typedef double fc_vd_ __attribute__((vector_size(FC_VEC_BYTES)));
-FC_INLINE fc_vf fc_unpermute(fc_vf v) { fc_vd_ d = (fc_vd_)v; return (fc_vf)__builtin_shufflevector(d, d, 0, 2, 1, 3); }
+FC_INLINE fc_vf fc_unpermute(fc_vf v) {
+  fc_vd_ d = (fc_vd_)v;
+  return (fc_vf)__builtin_shufflevector(d, d, 0, 2, 1, 3);
+}
 #else
 #define FC_EVEN_P 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30
 #define FC_ODD_P 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31
 typedef double fc_vd_ __attribute__((vector_size(FC_VEC_BYTES)));
-FC_INLINE fc_vf fc_unpermute(fc_vf v) { fc_vd_ d = (fc_vd_)v; return (fc_vf)__builtin_shufflevector(d, d, 0, 2, 4, 6, 1, 3, 5, 7); }
+FC_INLINE fc_vf fc_unpermute(fc_vf v) {
+  fc_vd_ d = (fc_vd_)v;
+  return (fc_vf)__builtin_shufflevector(d, d, 0, 2, 4, 6, 1, 3, 5, 7);
+}
 #endif
 FC_INLINE fc_vf fc_even_p(fc_vf a, fc_vf b) { return __builtin_shufflevector(a, b, FC_EVEN_P); }
 FC_INLINE fc_vf fc_odd_p(fc_vf a, fc_vf b) { return __builtin_shufflevector(a, b, FC_ODD_P); }

@@ -46,7 +46,8 @@ static fc_status winograd_prepare(const fc_conv_params *p, const void *weight, v
   winograd_state *st = calloc(1, sizeof *st);
   float *raw = malloc((size_t)(16 * ocg * icg + 1) * sizeof(float));
   if (st) st->packed_floats = (int64_t)ops->packed_a_floats(&ops->tile, (size_t)ocg, (size_t)icg);
-  if (!st || !raw || !(st->u = malloc((size_t)(groups * 16 * st->packed_floats + 1) * sizeof(float)))) {
+  if (!st || !raw ||
+      !(st->u = malloc((size_t)(groups * 16 * st->packed_floats + 1) * sizeof(float)))) {
     free(raw);
     free(st);
     return FC_STATUS_OUT_OF_MEMORY;
@@ -101,7 +102,10 @@ static fc_status winograd_execute(const fc_engine_call *call) {
   const int64_t icg = p->in_per_group, ocg = p->out_per_group;
   const int64_t tiles_h = fc_div_ceil(p->out[1], 2), tiles_w = fc_div_ceil(p->out[2], 2);
   /* 2 * tiles_h + 2 padded rows, even and odd columns of tiles_w + 1 each (padded_input.h). */
-  const padded_input g = {.hp = 2 * tiles_h + 2, .sw = 2, .wq = tiles_w + 1, .dp = 1,
+  const padded_input g = {.hp = 2 * tiles_h + 2,
+                          .sw = 2,
+                          .wq = tiles_w + 1,
+                          .dp = 1,
                           .plane = (2 * tiles_h + 2) * 2 * (tiles_w + 1)};
   const int64_t wq = g.wq, plane = g.plane;
   const int64_t channels = p->batch * p->in_channels;
@@ -109,7 +113,8 @@ static fc_status winograd_execute(const fc_engine_call *call) {
   const int64_t per_row = 16 * fc_max(icg, ocg) * tiles_w;
   int64_t block = fc_max(1, fc_min(tiles_h, FC_WINOGRAD_BLOCK_FLOATS / per_row));
   const int64_t outer = p->batch * p->groups;
-  if (call->num_threads > 1 && outer * fc_div_ceil(tiles_h, block) < call->num_threads * FC_ITEMS_PER_THREAD)
+  if (call->num_threads > 1 &&
+      outer * fc_div_ceil(tiles_h, block) < call->num_threads * FC_ITEMS_PER_THREAD)
     block = fc_max(1, tiles_h / fc_div_ceil(call->num_threads * FC_ITEMS_PER_THREAD, outer));
   const int64_t blocks = fc_div_ceil(tiles_h, block), items = outer * blocks;
   const int64_t tb_max = block * tiles_w;
@@ -136,8 +141,10 @@ static fc_status winograd_execute(const fc_engine_call *call) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
       if (!v || !m || !work) continue;
-      const int64_t b = item % blocks, g = item / blocks % p->groups, n = item / (blocks * p->groups);
-      const int64_t th0 = b * block, th_count = fc_min(block, tiles_h - th0), tb = th_count * tiles_w;
+      const int64_t b = item % blocks, g = item / blocks % p->groups,
+                    n = item / (blocks * p->groups);
+      const int64_t th0 = b * block, th_count = fc_min(block, tiles_h - th0),
+                    tb = th_count * tiles_w;
       const float *in = padded + (n * p->in_channels + g * icg) * plane;
       for (int64_t ic = 0; ic < icg; ic++)
         for (int64_t r = 0; r < th_count; r++)

@@ -6,9 +6,10 @@
  *   A^T = [1 1 1 0; 0 1 -1 -1]
  *
  * The weights are transformed once per plan, U[f][oc][ic]; per call the input tiles of a block of
- * tile rows are transformed to V[f][ic][tile], the 16 products M_f = U_f V_f run on the shared GEMM,
- * and the output transform writes the 2x2 tiles. The input is read from a zero-padded copy split
- * into even and odd columns, [rows][2][wq], so tile column c of consecutive tiles is one vector. */
+ * tile rows are transformed to V[f][ic][tile], the 16 products M_f = U_f V_f run on the shared
+ * GEMM, and the output transform writes the 2x2 tiles. The input is read from a zero-padded copy
+ * split into even and odd columns, [rows][2][wq], so tile column c of consecutive tiles is one
+ * vector. */
 #ifndef FASTCONV_WINOGRAD_WINOGRAD_H
 #define FASTCONV_WINOGRAD_WINOGRAD_H
 

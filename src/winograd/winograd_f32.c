@@ -61,14 +61,17 @@ static void output_f32(const float *m, int64_t m_stride, int64_t count, float bi
     fc_vf s[2][4]; /* A^T m */
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-      const fc_vf m0 = fc_load(m + (0 + c) * m_stride + t), m1 = fc_load(m + (4 + c) * m_stride + t);
-      const fc_vf m2 = fc_load(m + (8 + c) * m_stride + t), m3 = fc_load(m + (12 + c) * m_stride + t);
+      const fc_vf m0 = fc_load(m + (0 + c) * m_stride + t),
+                  m1 = fc_load(m + (4 + c) * m_stride + t);
+      const fc_vf m2 = fc_load(m + (8 + c) * m_stride + t),
+                  m3 = fc_load(m + (12 + c) * m_stride + t);
       s[0][c] = m0 + m1 + m2;
       s[1][c] = m1 - m2 - m3;
     }
     const int64_t n = fc_min_size((size_t)(2 * FC_L), (size_t)(out_w - 2 * t));
     /* (A^T m) A, row by row */
-    interleave_store(y0 + 2 * t, s[0][0] + s[0][1] + s[0][2] + b, s[0][1] - s[0][2] - s[0][3] + b, n);
+    interleave_store(y0 + 2 * t, s[0][0] + s[0][1] + s[0][2] + b, s[0][1] - s[0][2] - s[0][3] + b,
+                     n);
     if (y1)
       interleave_store(y1 + 2 * t, s[1][0] + s[1][1] + s[1][2] + b, s[1][1] - s[1][2] - s[1][3] + b,
                        n);
