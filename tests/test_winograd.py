@@ -1,8 +1,11 @@
-"""Winograd F(2x2, 3x3) against the float64 reference, its refusals, and its numerics.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) (F(2, 3) and F(4, 3) in 1-D) against the float64
+reference, their refusals, and their numerics.
 
 Tolerance: F(2x2, 3x3) in float32 multiplies by transformed weights and inputs whose magnitudes
 are up to 4x the originals' (B^T d B sums four inputs, G g G^T averages), so its error is about
 twice direct float32's; the bound is the same sqrt(reduction)-scaled one as direct's, doubled.
+F(4x4, 3x3)'s transforms have coefficients up to 8 (points 0, +-1, 1/2, -2): its measured error is
+about 4x F(2x2)'s relative RMS and 6x its maximum, so its bound is 10x F(2x2)'s.
 """
 
 import itertools
@@ -15,6 +18,8 @@ from engines import WINOGRAD
 from reference import reference_conv
 
 F32_TOLERANCE = 2e-5
+TOLERANCE = {"winograd": F32_TOLERANCE, "winograd_f4": 10 * F32_TOLERANCE}
+WINOGRADS = list(TOLERANCE)
 
 pytestmark = pytest.mark.skipif(
     not WINOGRAD, reason="no SIMD instruction set selected (FASTCONV_DISABLE), so no Winograd engine"
@@ -25,20 +30,28 @@ def rel_err(y, ref):
     return float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-30))
 
 
-def check(x, w, b, padding, groups, threads=None):
-    y = fastconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="winograd", num_threads=threads)
+def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="channels_first"):
+    """x channels-first; the layer runs in `layout` (x and y moved to channels-last for it)."""
+    nd = x.ndim - 2
+    conv = getattr(fastconv, f"conv{nd}d")
+    last = layout == "channels_last"
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if last else x
+    kw = dict(padding=padding, groups=groups, algorithm=algorithm, num_threads=threads, layout=layout)
+    y = conv(xin, w, b, **kw)
+    if last:
+        y = np.moveaxis(y, -1, 1)
     ref = reference_conv(
         x.astype(np.float64),
         w.astype(np.float64),
         None if b is None else b.astype(np.float64),
         1,
         fastconv._arguments.resolve_padding(
-            fastconv._arguments.padding_spec(padding, 2, "t"),
+            fastconv._arguments.padding_spec(padding, nd, "t"),
             x.shape[2:],
-            (3, 3),
-            (1, 1),
-            (1, 1),
-            (0, 0),
+            (3,) * nd,
+            (1,) * nd,
+            (1,) * nd,
+            (0,) * nd,
             False,
             "t",
         ),
@@ -47,17 +60,18 @@ def check(x, w, b, padding, groups, threads=None):
         "zeros",
     )
     assert y.shape == ref.shape
-    reduction = w.shape[1] * 9
-    assert rel_err(y, ref) < F32_TOLERANCE * math.sqrt(reduction)
+    reduction = w.shape[1] * 3**nd
+    assert rel_err(y, ref) < TOLERANCE[algorithm] * math.sqrt(reduction)
 
 
 PADDINGS = [0, 1, 2, ((0, 1), (1, 0)), ((2, 0), (0, 2)), "same", "valid"]
 SIZES = [(1, 1), (2, 3), (3, 3), (5, 7), (8, 8), (13, 17), (30, 9)]
 
 
+@pytest.mark.parametrize("algorithm", WINOGRADS)
 @pytest.mark.parametrize("padding", PADDINGS, ids=str)
 @pytest.mark.parametrize("size", SIZES, ids=str)
-def test_matches_reference_on_ragged_tiles(padding, size):
+def test_matches_reference_on_ragged_tiles(padding, size, algorithm):
     rng = np.random.default_rng(hash((str(padding), size)) % 2**32)
     h, w_ = size
     pairs = fastconv._arguments.padding_spec(padding, 2, "t")
@@ -65,18 +79,35 @@ def test_matches_reference_on_ragged_tiles(padding, size):
         pytest.skip("kernel larger than the padded input")
     x = rng.standard_normal((2, 5, h, w_), dtype=np.float32)
     w = rng.standard_normal((7, 5, 3, 3), dtype=np.float32)
-    check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1)
+    check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1, algorithm=algorithm)
 
 
 @pytest.mark.parametrize(
     ("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)]
 )
 @pytest.mark.parametrize("threads", [1, 2])
-def test_channels_groups_threads(cin, cout, groups, threads):
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+def test_channels_groups_threads_layouts(cin, cout, groups, threads, algorithm, layout):
     rng = np.random.default_rng(cin * 100 + cout + groups)
-    x = rng.standard_normal((1, cin, 23, 19), dtype=np.float32)
+    x = rng.standard_normal((2, cin, 23, 19), dtype=np.float32)
     w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
-    check(x, w, None, 1, groups, threads)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, 1, groups, threads, algorithm, layout)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("padding", [0, 1, 2, ((1, 0),), ((0, 2),), "same", "valid"], ids=str)
+@pytest.mark.parametrize("length", [1, 3, 4, 5, 9, 17, 40])
+def test_1d_matches_reference(algorithm, layout, padding, length):
+    pairs = fastconv._arguments.padding_spec(padding, 1, "t")
+    if pairs[0] == "pairs" and length + sum(pairs[1][0]) < 3:
+        pytest.skip("kernel larger than the padded input")
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((2, 12, length), dtype=np.float32)
+    w = rng.standard_normal((10, 6, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, None, algorithm, layout)
 
 
 def test_unbatched_plan_and_sizes():
@@ -96,26 +127,43 @@ def test_unbatched_plan_and_sizes():
         (dict(stride=2), "stride 1"),
         (dict(dilation=2), "dilation 1"),
         (dict(dtype=np.float64), "float32"),
-        (dict(layout="channels_last"), "channels-first"),
     ],
 )
 def test_refuses_what_it_cannot_compute(kwargs, reason):
     dtype = kwargs.pop("dtype", np.float32)
     w = np.ones(kwargs.pop("weight_shape", (4, 4, 3, 3)), dtype)
     x = np.ones((1, 4, 9, 9), dtype)
-    if kwargs.get("layout") == "channels_last":
-        x = np.ones((1, 9, 9, 4), dtype)
     with pytest.raises(ValueError, match=f"algorithm='winograd' cannot run this layer: .*{reason}"):
         fastconv.conv2d(x, w, algorithm="winograd", **kwargs)
 
 
-@pytest.mark.parametrize(("transposed", "nd"), [(True, 2), (False, 1), (False, 3)])
-def test_refuses_other_operations(transposed, nd):
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize(("transposed", "nd"), [(True, 2), (True, 1), (False, 3)])
+def test_refuses_other_operations(transposed, nd, algorithm):
     w = np.ones((4, 4) + (3,) * nd, np.float32)
     x = np.ones((1, 4) + (9,) * nd, np.float32)
     f = getattr(fastconv, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
-    with pytest.raises(ValueError, match="algorithm='winograd' cannot run this layer"):
-        f(x, w, algorithm="winograd")
+    reason = f"algorithm='{algorithm}' cannot run this layer: .*(transposed|1-D)"
+    with pytest.raises(ValueError, match=reason):
+        f(x, w, algorithm=algorithm)
+
+
+def test_auto_never_picks_f4():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)
+    plan = fastconv.Convolution(w, padding=1)
+    plan(rng.standard_normal((1, 64, 56, 56), dtype=np.float32))
+    assert plan.algorithm == "winograd"
+
+
+def test_f4_explicit_keeps_running_on_nonfinite_input():
+    """Only auto steps aside on Inf/NaN; an explicit request runs, and the non-finite value spreads
+    at most over the tiles that read it."""
+    x = np.ones((1, 4, 12, 12), np.float32)
+    x[0, 1, 5, 5] = np.inf
+    w = np.ones((4, 4, 3, 3), np.float32)
+    y = fastconv.conv2d(x, w, padding=1, algorithm="winograd_f4")
+    assert np.isfinite(y[..., :3, :]).all() and not np.isfinite(y[..., 4:8, 4:8]).all()
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
@@ -152,9 +200,19 @@ def test_error_within_twice_direct(cin):
     assert rms_w <= 2 * rms_d, (cin, rms_w, rms_d)
 
 
-def test_every_pairing_of_small_options():
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+def test_every_pairing_of_small_options(algorithm):
     rng = np.random.default_rng(7)
     for cin, h, w_, padding in itertools.product([1, 3], [3, 4, 6], [3, 5, 8], [0, 1, ((1, 0), (0, 1))]):
         x = rng.standard_normal((1, cin, h, w_), dtype=np.float32)
         w = rng.standard_normal((2, cin, 3, 3), dtype=np.float32)
-        check(x, w, None, padding, 1)
+        check(x, w, None, padding, 1, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("cin", [64, 256, 512])
+def test_f4_error_within_ten_times_direct(cin):
+    """F(4x4, 3x3), opt-in as less exact: its relative RMS error (measured 4x-7x direct float32's)
+    stays within 10x."""
+    rms_f4, _ = rms_error("winograd_f4", cin, np.random.default_rng(cin))
+    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin))
+    assert rms_f4 <= 10 * rms_d, (cin, rms_f4, rms_d)

@@ -42,7 +42,10 @@ typedef enum fc_algorithm {
   FC_ALGORITHM_AUTO = 0,
   FC_ALGORITHM_DIRECT = 1,
   FC_ALGORITHM_IM2COL = 2,
-  FC_ALGORITHM_WINOGRAD = 3, /* F(2x2, 3x3): float32, 2-D 3x3, stride 1, dilation 1, SIMD */
+  /* Winograd F(2x2, 3x3) (F(2, 3) in 1-D): float32, 3x3 or 3-tap, stride 1, dilation 1, SIMD */
+  FC_ALGORITHM_WINOGRAD = 3,
+  /* F(4x4, 3x3) (F(4, 3) in 1-D), same layers: faster and less exact; opt-in, auto never picks it */
+  FC_ALGORITHM_WINOGRAD_F4 = 4,
 } fc_algorithm;
 
 /* What a plan fixes: everything but the batch, the input's spatial size and the padding. */

@@ -62,7 +62,7 @@ cdef extern from "fastconv/fastconv.h" nogil:
     const char *fc_isas_detected()
     const char *fc_isa_selected()
 
-ALGORITHMS = {"auto": 0, "direct": 1, "im2col": 2, "winograd": 3}
+ALGORITHMS = {"auto": 0, "direct": 1, "im2col": 2, "winograd": 3, "winograd_f4": 4}
 _DTYPES = {"float32": 0, "float64": 1}
 LAYOUTS = {"channels_first": 0, "channels_last": 1}
 

@@ -29,5 +29,6 @@ typedef struct fc_engine {
 extern const fc_engine fc_engine_direct;
 extern const fc_engine fc_engine_im2col;
 extern const fc_engine fc_engine_winograd;
+extern const fc_engine fc_engine_winograd_f4;
 
 #endif

@@ -7,9 +7,10 @@
 #include "api/threads.h"
 #include "dispatch/kernels.h"
 
-/* Best first: auto selection and show_config() list them in this order. */
+/* Best first: auto selection and show_config() list them in this order. Winograd F(4x4, 3x3) is
+ * opt-in (less exact): auto never prepares or picks it. */
 static const fc_engine *const registry[] = {&fc_engine_direct, &fc_engine_im2col,
-                                            &fc_engine_winograd};
+                                            &fc_engine_winograd, &fc_engine_winograd_f4};
 #define FC_ENGINE_COUNT ((int)(sizeof registry / sizeof registry[0]))
 
 struct fc_plan {
@@ -109,7 +110,8 @@ static fc_status create(const fc_conv_params *params, const void *weight, const 
 
   for (int i = 0; i < FC_ENGINE_COUNT && status == FC_STATUS_OK; i++) {
     const fc_engine *engine = registry[i];
-    int wanted = algorithm == FC_ALGORITHM_AUTO ? !engine->unsupported_reason(params)
+    int wanted = algorithm == FC_ALGORITHM_AUTO ? engine->algorithm != FC_ALGORITHM_WINOGRAD_F4 &&
+                                                      !engine->unsupported_reason(params)
                                                 : engine->algorithm == algorithm;
     /* The direct engine also serves the layers no other engine needs to see (no input channels). */
     wanted |= engine == &fc_engine_direct;
@@ -150,7 +152,8 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
  * to amortise that (measured at one thread: resnet50.l1/l2.3x3 and vgg16.conv1_2 win, the 7x7 and
  * 14x14 maps of l3/l4 lose by the transform alone, and win from a plan). */
 static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
-  if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->in_per_group < 16 || p->out_per_group < 16)
+  if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->kernel[1] != 3 || p->in_per_group < 16 ||
+      p->out_per_group < 16)
     return 0;
   const int64_t tiles = p->batch * fc_div_ceil(p->out[1], 2) * fc_div_ceil(p->out[2], 2);
   return !plan->borrowed || tiles >= 128;
@@ -246,6 +249,7 @@ const char *fc_algorithm_name(fc_algorithm algorithm) {
     case FC_ALGORITHM_DIRECT: return "direct";
     case FC_ALGORITHM_IM2COL: return "im2col";
     case FC_ALGORITHM_WINOGRAD: return "winograd";
+    case FC_ALGORITHM_WINOGRAD_F4: return "winograd_f4";
   }
   return "unknown";
 }
