@@ -39,19 +39,37 @@ void *fc_scratch_get(size_t bytes) {
   return raw + FC_SCRATCH_HEADER;
 }
 
+/* A returned block takes a free slot, or evicts smaller kept blocks: the large buffers (a layer's
+ * transformed weights, its padded input) are the ones whose page faults cost most when each call
+ * allocates them afresh. */
 void fc_scratch_put(void *block) {
   if (!block) return;
   const size_t size = block_size(block);
+  void *evicted[FC_SCRATCH_SLOTS];
+  int evicted_count = 0;
   pthread_mutex_lock(&lock);
-  int slot = -1;
-  for (int i = 0; i < FC_SCRATCH_SLOTS && slot < 0; i++)
-    if (!slots[i]) slot = i;
-  if (slot >= 0 && kept_bytes + size <= FC_SCRATCH_MAX_BYTES) {
-    slots[slot] = block;
-    kept_bytes += size;
-    block = NULL;
+  for (;;) {
+    int empty = -1, smallest = -1;
+    for (int i = 0; i < FC_SCRATCH_SLOTS; i++) {
+      if (!slots[i]) {
+        if (empty < 0) empty = i;
+      } else if (smallest < 0 || block_size(slots[i]) < block_size(slots[smallest])) {
+        smallest = i;
+      }
+    }
+    if (empty >= 0 && kept_bytes + size <= FC_SCRATCH_MAX_BYTES) {
+      slots[empty] = block;
+      kept_bytes += size;
+      block = NULL;
+      break;
+    }
+    if (smallest < 0 || block_size(slots[smallest]) >= size) break;
+    evicted[evicted_count++] = slots[smallest];
+    kept_bytes -= block_size(slots[smallest]);
+    slots[smallest] = NULL;
   }
   pthread_mutex_unlock(&lock);
+  for (int i = 0; i < evicted_count; i++) free((char *)evicted[i] - FC_SCRATCH_HEADER);
   if (block) free((char *)block - FC_SCRATCH_HEADER);
 }
 
