@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -137,9 +138,6 @@ class Convolution:
                 raise ValueError(
                     f"{fn}: algorithm={self.requested_algorithm!r} cannot run this layer: {reason}"
                 )
-        self._engines = [
-            a for a in A.ALGORITHMS if a != "auto" and not _core.unsupported_reason(self._layer, a)
-        ]
         self._candidates = self._tune_candidates(tune)
         self.weight = np.ascontiguousarray(weight)
         self.bias = None if bias is None else np.ascontiguousarray(bias)
@@ -166,6 +164,11 @@ class Convolution:
             "tune": tune if isinstance(tune, bool) else list(self._candidates),
             "_name": fn,
         }
+
+    @functools.cached_property
+    def _engines(self) -> list:
+        """The engines that can run the layer (computed on first use: one-shot plans never ask)."""
+        return [a for a in A.ALGORITHMS if a != "auto" and not _core.unsupported_reason(self._layer, a)]
 
     def _tune_candidates(self, tune) -> tuple:
         """The engines tuning times: those that can run the layer, less the opt-in ones, or those listed."""
