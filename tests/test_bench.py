@@ -154,14 +154,12 @@ def test_compare_runs_and_says_which_anchors_it_skipped(tmp_path):
     assert "fastconv/best" in r.stdout and f"fastconv [1/1] {TINY}" in r.stderr
 
 
-def test_compare_table_from_records(monkeypatch):
-    from fastconv import _bench_compare
-
-    layers = [_layers.BY_NAME[TINY], _layers.BY_NAME["c3d.conv3d"]]
+def _measured():
+    """What measure() returns for two layers, with torch and opencv present and onnxruntime missing."""
     sample = {"shape": [1, 2], "sample": [1.0, -2.0]}
     off = {"shape": [1, 2], "sample": [1.0, -2.5]}
     only_2d = {"skip": "cv2.dnn runs 2-D convolutions only"}
-    measured = {
+    return {
         "versions": {"fastconv": "0", "torch": "1", "opencv": "2"},
         "skipped": {"onnxruntime": "ModuleNotFoundError: No module named 'onnxruntime'"},
         "records": {
@@ -171,7 +169,16 @@ def test_compare_table_from_records(monkeypatch):
             "opencv": {TINY: {"ms": 2.0, **sample}, "c3d.conv3d": only_2d},
         },
     }
-    rows = _bench_compare.rows_of(layers, measured)
+
+
+COMPARED = [_layers.BY_NAME[TINY], _layers.BY_NAME["c3d.conv3d"]]
+
+
+def test_compare_table_from_records(monkeypatch):
+    from fastconv import _bench_compare
+
+    measured = _measured()
+    rows = _bench_compare.rows_of(COMPARED, measured)
     assert rows[TINY]["best_anchor"] == "opencv" and rows[TINY]["ratio"] == 0.5
     assert rows["c3d.conv3d"]["best_anchor"] == "torch" and rows["c3d.conv3d"]["ratio"] == 4.0
     assert rows["c3d.conv3d"]["anchor_vs_fastconv_max_diff"] == 0.25
@@ -183,6 +190,15 @@ def test_compare_table_from_records(monkeypatch):
     assert "n/a: opencv on c3d.conv3d" in text
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     assert "matplotlib is not installed" in _bench_compare.plot(rows, "unused.png", 1)
+
+
+def test_compare_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastconv import _bench_compare
+
+    path = tmp_path / "ratios.png"
+    assert _bench_compare.plot(_bench_compare.rows_of(COMPARED, _measured()), str(path), 1) is None
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_anchor_worker_does_not_need_fastconv():

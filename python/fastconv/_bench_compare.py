@@ -176,6 +176,7 @@ def plot(rows: dict, path: str, threads: int) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "matplotlib is not installed in this Python (pip install matplotlib); no plot written"
     named = [(name, row) for name, row in rows.items() if "ratio" in row]
@@ -184,9 +185,15 @@ def plot(rows: dict, path: str, threads: int) -> str | None:
     figure, axes = plt.subplots(figsize=(max(6.0, 0.5 * len(named) + 2), 4.5))
     ratios = [row["ratio"] for _, row in named]
     colors = ["tab:green" if r <= 1 else "tab:red" for r in ratios]
-    axes.bar(range(len(named)), ratios, color=colors)
+    # Bars grow from 1 (parity) up or down, on a log scale where 2x slower and 2x faster look alike.
+    axes.bar(range(len(named)), [r - 1 for r in ratios], bottom=1, color=colors)
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log")
+    low, high = min(ratios + [1.0]), max(ratios + [1.0])
+    axes.set_ylim(low / 1.15, high * 1.15)
+    ticks = [t for t in (0.125, 0.25, 0.5, 0.7, 1, 1.4, 2, 4, 8) if low / 1.15 <= t <= high * 1.15]
+    axes.set_yticks(ticks, [f"{t:g}x" for t in ticks])
+    axes.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_xticks(
         range(len(named)),
         [f"{name}\n({row['best_anchor']})" for name, row in named],
@@ -194,9 +201,9 @@ def plot(rows: dict, path: str, threads: int) -> str | None:
         ha="right",
         fontsize=7,
     )
-    axes.set_ylabel("fastconv time / best anchor's (log)")
+    axes.set_ylabel("time: fastconv / best anchor")
     axes.set_title(
-        f"fastconv / the best of torch, onnxruntime, opencv, {threads} thread(s): "
+        f"fastconv / the best of torch, onnxruntime, opencv (below 1: fastconv faster), {threads} thread(s): "
         f"geomean {geomean(ratios):.2f}x"
     )
     figure.tight_layout()
