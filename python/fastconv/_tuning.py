@@ -7,7 +7,6 @@ layer consults the cache; ``save_tuning`` / ``load_tuning`` keep them across pro
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import threading
@@ -78,6 +77,10 @@ def key(layer_key: tuple, batch: int, in3, pad_begin, pad_end, num_threads: int)
     )
 
 
+def has_choices() -> bool:
+    return bool(_cache)
+
+
 def lookup(k: tuple) -> Choice | None:
     return _cache.get(k)
 
@@ -88,29 +91,38 @@ def clock_for(threads: int) -> Callable[[], float]:
     return time.thread_time if threads == 1 else time.perf_counter
 
 
-def time_alternating(
+def time_rounds(
     calls: dict,
     clock: Callable[[], float],
     budget: float = BUDGET,
     warmup: bool = True,
     max_rounds: int = MAX_ROUNDS,
 ) -> dict:
-    """{name: seconds of its fastest call}. The callables run in turn, round after round, each round
-    starting one later, so drift in the machine's load or clock hits them all alike."""
+    """{name: [seconds of its call in each round]}. The callables run in turn, round after round, each
+    round starting one later, so drift in the machine's load or clock hits them all alike. Each timed
+    call follows an untimed one of the same callable: otherwise a call would inherit the caches
+    its predecessor left (warm after a call on the same input, cold after a big one), and in a cyclic
+    order each callable always has the same predecessor."""
     if warmup:  # first-touch page faults, lazily prepared state
         for fn in calls.values():
             fn()
     names = list(calls)
-    best = dict.fromkeys(names, math.inf)
+    times: dict = {name: [] for name in names}
     end = time.perf_counter() + budget
     for round_ in range(max_rounds):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            calls[name]()
             start = clock()
             calls[name]()
-            best[name] = min(best[name], clock() - start)
+            times[name].append(clock() - start)
         if round_ + 1 >= MIN_ROUNDS and time.perf_counter() > end:
             break
-    return best
+    return times
+
+
+def time_alternating(calls: dict, clock: Callable[[], float], **options) -> dict:
+    """{name: seconds of its fastest call} (time_rounds' options)."""
+    return {name: min(times) for name, times in time_rounds(calls, clock, **options).items()}
 
 
 def measure(k: tuple, runs: dict) -> Choice:
