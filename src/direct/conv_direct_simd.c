@@ -35,6 +35,8 @@ static int64_t gcd(int64_t a, int64_t b) {
   return a;
 }
 
+static int64_t fc_round_up_i(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
+
 static float *scratch_floats(int64_t count) {
   return fc_scratch_get((size_t)fc_max(count, 1) * sizeof(float));
 }
@@ -46,8 +48,16 @@ static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kern
   return out_per_group < t->mr || in_per_group * kernel_volume < 16;
 }
 
-/* The weights of every group packed for the GEMM: A_g = W_g (convolution, ocg x icg * kvol) or
- * W_g^T (transposed, ocg * kvol x icg). */
+/* Convolutions with a kernel larger than 1x1 run the dense kernel (conv_dense.h), pointwise ones
+ * the GEMM. */
+static int dense_layer(int transposed, int64_t in_per_group, int64_t out_per_group,
+                       int64_t kernel_volume, const fc_simd_kernels *kernels) {
+  return !transposed && kernel_volume > 1 &&
+         !thin_groups(in_per_group, out_per_group, kernel_volume, &kernels->gemm_f32->tile);
+}
+
+/* The weights of every group packed for the dense kernel (conv_dense.h) or for the GEMM: A_g = W_g
+ * (convolution, ocg x icg * kvol) or W_g^T (transposed, ocg * kvol x icg). */
 typedef struct simd_state {
   float *packed;
   int64_t group_floats;
@@ -68,9 +78,12 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
     return FC_STATUS_OK;
   const int64_t m = params->transposed ? ocg * kvol : ocg,
                 k = params->transposed ? icg : icg * kvol;
+  const fc_dense_ops *dense =
+      dense_layer(params->transposed, icg, ocg, kvol, kernels) ? kernels->dense_f32 : NULL;
   simd_state *st = malloc(sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
-  st->group_floats = (int64_t)ops->packed_a_floats(&ops->tile, (size_t)m, (size_t)k);
+  st->group_floats = dense ? fc_div_ceil(m, dense->nr) * dense->nr * k
+                           : (int64_t)ops->packed_a_floats(&ops->tile, (size_t)m, (size_t)k);
   /* From the scratch pool: one-shot plans pack per call, and a fresh multi-megabyte block would
    * page-fault every time. */
   st->packed = scratch_floats(st->group_floats * groups);
@@ -80,8 +93,12 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   }
   const float *w = weight;
   for (int64_t g = 0; g < groups; g++)
-    ops->pack_a(&ops->tile, (size_t)m, (size_t)k, w + g * m * k, params->transposed ? 1 : (size_t)k,
-                params->transposed ? (size_t)m : 1, st->packed + g * st->group_floats);
+    if (dense)
+      dense->pack(m, k, w + g * m * k, st->packed + g * st->group_floats);
+    else
+      ops->pack_a(&ops->tile, (size_t)m, (size_t)k, w + g * m * k,
+                  params->transposed ? 1 : (size_t)k, params->transposed ? (size_t)m : 1,
+                  st->packed + g * st->group_floats);
   *state = st;
   *bytes = (int64_t)sizeof *st + st->group_floats * groups * (int64_t)sizeof(float);
   return FC_STATUS_OK;
@@ -255,6 +272,141 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
+/* Cache blocking of the dense kernel (measured on resnet50 / deeplab layers; getting it wrong
+ * streams the weights from L3 once per output row and halves the speed): the weights of one
+ * panel (NR output channels) for a channel block stay in L2, at most DENSE_WEIGHT_SLICE_BYTES;
+ * the band of a channel block stays in L2 beside them, at most DENSE_BAND_BYTES; and a band holds
+ * at least DENSE_MIN_PIXELS output pixels (or the whole map), so each weight streamed through L1
+ * serves enough pixels. The largest channel block that meets all three wins: each further block
+ * is one more pass over the output. */
+#define DENSE_WEIGHT_SLICE_BYTES (96 * 1024)
+#define DENSE_BAND_BYTES (192 * 1024)
+#define DENSE_MIN_PIXELS 192
+
+typedef struct dense_blocking {
+  int64_t channel_block, rows, cols; /* per band: input channels, output rows and columns */
+  int64_t slices, band_rows, wq;     /* the band's extent (conv_dense.h) */
+} dense_blocking;
+
+static int64_t band_wq(const fc_problem *p, int64_t cols) {
+  return cols + (p->kernel[2] - 1) * p->dilation[2] / p->stride[2];
+}
+
+static int64_t band_rows(const fc_problem *p, int64_t rows) {
+  return (rows - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
+}
+
+static dense_blocking dense_blocks(const fc_problem *p, int64_t nr) {
+  dense_blocking b;
+  b.slices = (p->kernel[0] - 1) * p->dilation[0] + 1;
+  const int64_t min_pixels = fc_min(DENSE_MIN_PIXELS, p->out[1] * p->out[2]);
+  int64_t icb = p->in_per_group;
+  for (;;) {
+    const int64_t slab_bytes = fc_round_up_i(icb, FC_DENSE_CB) * b.slices * (int64_t)sizeof(float);
+    const int64_t slice = icb * p->kernel_volume * nr * (int64_t)sizeof(float);
+    /* rows while the band fits, else one row and the columns that fit */
+    const int64_t row_bytes = slab_bytes * p->stride[2] * band_wq(p, p->out[2]);
+    const int64_t fit_rows = DENSE_BAND_BYTES / row_bytes;
+    b.rows = fc_max(1, fc_min(p->out[1], (fit_rows - band_rows(p, 1)) / p->stride[1] + 1));
+    b.cols = p->out[2];
+    if (fit_rows < band_rows(p, 1)) {
+      const int64_t fit_wq = DENSE_BAND_BYTES / (slab_bytes * band_rows(p, 1) * p->stride[2]);
+      b.cols = fc_min(p->out[2], fc_max(8, fit_wq - band_wq(p, 0)));
+    }
+    if (icb <= FC_DENSE_CB || (slice <= DENSE_WEIGHT_SLICE_BYTES && b.rows * b.cols >= min_pixels))
+      break;
+    icb = fc_round_up_i(fc_div_ceil(icb, 2), FC_DENSE_CB);
+  }
+  b.channel_block = icb;
+  /* balanced blocks: 28 rows in bands of 10 are 10 + 10 + 8, not 10 + 10 + 8 with a 1-row band */
+  b.rows = fc_div_ceil(p->out[1], fc_div_ceil(p->out[1], b.rows));
+  b.cols = fc_div_ceil(p->out[2], fc_div_ceil(p->out[2], b.cols));
+  b.band_rows = band_rows(p, b.rows);
+  b.wq = band_wq(p, b.cols);
+  return b;
+}
+
+/* The dense kernel over items (image, group, block of output channels, output depth plane, band
+ * of rows, band of columns), one band per thread. */
+static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                               const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const fc_dense_ops *ops = kernels->dense_f32;
+  const dense_blocking b = dense_blocks(p, ops->nr);
+  const int64_t row_bands = fc_div_ceil(p->out[1], b.rows),
+                col_bands = fc_div_ceil(p->out[2], b.cols);
+  const int64_t spatial = p->out[0] * row_bands * col_bands;
+  const int64_t outer = p->batch * p->groups * spatial;
+  /* output channel blocks only where the bands alone leave threads idle: each block rebuilds the
+   * band */
+  const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
+  const int64_t panels = fc_div_ceil(p->out_per_group, ops->nr);
+  const int64_t oc_block = fc_div_ceil(panels, fc_min(panels, fc_div_ceil(want, outer))) * ops->nr;
+  const int64_t oc_blocks = fc_div_ceil(p->out_per_group, oc_block);
+  const int64_t row_pixels = p->stride[2] * b.wq, slab = b.slices * b.band_rows * row_pixels;
+  const int64_t band_floats = fc_div_ceil(b.channel_block, FC_DENSE_CB) * slab * FC_DENSE_CB;
+  int64_t *tap_offset = malloc((size_t)p->kernel_volume * sizeof *tap_offset);
+  if (!tap_offset) return FC_STATUS_OUT_OF_MEMORY;
+  for (int64_t t = 0; t < p->kernel_volume; t++) {
+    const int64_t kw = t % p->kernel[2], kh = t / p->kernel[2] % p->kernel[1],
+                  kd = t / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
+    tap_offset[t] = (kd * p->dilation[0] * b.band_rows + kh * p->dilation[1]) * row_pixels +
+                    tap_w % p->stride[2] * b.wq + tap_w / p->stride[2];
+  }
+  const simd_state *st = call->state;
+  int failed = 0;
+#pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
+  {
+    float *band = scratch_floats(band_floats);
+    if (!band) {
+#pragma omp atomic write
+      failed = 1;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < outer * oc_blocks; item++) {
+      if (!band) continue;
+      const int64_t place = item % spatial, ob = item / spatial % oc_blocks;
+      const int64_t gi = item / (spatial * oc_blocks) % p->groups,
+                    n = item / (spatial * oc_blocks * p->groups);
+      const int64_t cb = place % col_bands, rb = place / col_bands % row_bands,
+                    od = place / (col_bands * row_bands);
+      const int64_t oc0 = ob * oc_block, group_oc = gi * p->out_per_group;
+      const fc_conv_dense it = {
+          .x = x + (n * p->in_channels + gi * p->in_per_group) * p->in_volume,
+          .in = {p->in[0], p->in[1], p->in[2]},
+          .x_channel_stride = p->in_volume,
+          .channels = p->in_per_group,
+          .channel_block = b.channel_block,
+          .stride = {p->stride[0], p->stride[1], p->stride[2]},
+          .pad = {p->pad[0], p->pad[1], p->pad[2]},
+          .out_w = p->out[2],
+          .out_channel_stride = p->out_volume,
+          .slices = b.slices,
+          .rows = b.band_rows,
+          .wq = b.wq,
+          .slab = slab,
+          .tap_offset = tap_offset,
+          .taps = p->kernel_volume,
+          .band = band,
+          .weight = st->packed + gi * st->group_floats,
+          .bias = call->bias ? (const float *)call->bias + group_oc : NULL,
+          .y = y + (n * p->out_channels + group_oc) * p->out_volume + od * p->out[1] * p->out[2],
+          .od = od,
+          .row0 = rb * b.rows,
+          .row1 = fc_min(p->out[1], (rb + 1) * b.rows),
+          .col0 = cb * b.cols,
+          .col1 = fc_min(p->out[2], (cb + 1) * b.cols),
+          .oc0 = oc0,
+          .oc1 = fc_min(p->out_per_group, oc0 + oc_block),
+      };
+      ops->run(&it);
+    }
+    fc_scratch_put(band);
+  }
+  free(tap_offset);
+  return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
+}
+
 /* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel reads the
  * input in place, so no padded copy is built. */
 static int depthwise3x3(const fc_problem *p) {
@@ -290,6 +442,8 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
                             const float *x, float *y) {
   const fc_problem *p = call->problem;
   if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
+  if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels))
+    return forward_dense(call, kernels, x, y);
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
   const int rows = thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
