@@ -62,7 +62,7 @@ static fc_status add_engine(fc_plan *plan, const fc_engine *engine, int prepare_
   void *state = NULL;
   int64_t bytes = 0;
   if (engine->prepare && prepare_now) {
-    fc_status status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    fc_status status = engine->prepare(&plan->params, plan->weight, plan->borrowed, &state, &bytes);
     if (status != FC_STATUS_OK) return status;
   }
   plan->engines[plan->engine_count] = engine;
@@ -205,7 +205,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
     /* A one-shot plan's engine prepared for this call only. */
     void *state = NULL;
     int64_t bytes = 0;
-    status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    status = engine->prepare(&plan->params, plan->weight, 1, &state, &bytes);
     if (status != FC_STATUS_OK) return status;
     call.state = state;
     status = engine->execute(&call);

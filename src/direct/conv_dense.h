@@ -34,7 +34,9 @@ typedef struct fc_conv_dense {
   const int64_t *tap_offset;      /* per tap (kd, kh, kw), in pixels */
   int64_t taps;
   float *band;         /* ceil(channel_block / 8) * slab * 8 floats */
-  const float *weight; /* packed, the group's first panel */
+  const float *weight; /* packed, the group's first panel; or NULL: */
+  const float *raw;    /* the group's weights w[ocg][icg][taps], packed panel by panel into */
+  float *panel;        /* channel_block * taps * NR floats, right before their use */
   const float *bias;   /* NULL, or the group's first output channel's */
   float *y;            /* output depth plane od of the group's first output channel */
   int64_t od, row0, row1, col0, col1, oc0, oc1;
@@ -43,8 +45,9 @@ typedef struct fc_conv_dense {
 /* The dense kernels of one ISA. */
 typedef struct fc_dense_ops {
   int nr; /* output channels per register tile (and per packed panel) */
-  /* w[ocg][k] (k = icg * taps) into panels [ceil(ocg / nr)][k][nr], zero past ocg. */
-  void (*pack)(int64_t ocg, int64_t k, const float *w, float *dst);
+  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr], zero past
+   * rows. The weights w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
+  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst);
   void (*run)(const fc_conv_dense *item);
 } fc_dense_ops;
 

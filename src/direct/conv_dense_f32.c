@@ -57,24 +57,21 @@ FC_INLINE v8 load8(const float *p, int64_t n) {
   return v;
 }
 
-static void pack(int64_t ocg, int64_t k, const float *w, float *FC_RESTRICT dst) {
-  for (int64_t o0 = 0; o0 < ocg; o0 += TILE_NR, dst += TILE_NR * k) {
-    for (int64_t og = 0; og < TILE_NR; og += 8) {
-      const int64_t rows = min64(8, max64(0, min64(TILE_NR - og, ocg - o0 - og)));
-      for (int64_t k0 = 0; k0 < k; k0 += 8) {
-        const int64_t cols = min64(8, k - k0);
-        v8 in[8], out[8];
-        for (int64_t i = 0; i < 8; i++)
-          in[i] = i < rows ? load8(w + (o0 + og + i) * k + k0, cols) : (v8){0};
-        transpose8(in, out);
-        /* lanes past the panel's NR (NEON's 12 = 8 + 4) are dropped */
-        for (int64_t j = 0; j < cols; j++) {
-          float *d = dst + (k0 + j) * TILE_NR + og;
-          if (og + 8 <= TILE_NR)
-            *(v8u *)d = out[j];
-          else
-            for (int64_t i = 0; i < TILE_NR - og; i++) d[i] = out[j][i];
-        }
+static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *FC_RESTRICT dst) {
+  for (int64_t og = 0; og < TILE_NR; og += 8) {
+    const int64_t n = min64(8, max64(0, min64(TILE_NR - og, rows - og)));
+    for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+      const int64_t m = min64(8, cols - k0);
+      v8 in[8], out[8];
+      for (int64_t i = 0; i < 8; i++) in[i] = i < n ? load8(w + (og + i) * ldw + k0, m) : (v8){0};
+      transpose8(in, out);
+      /* lanes past the panel's NR (NEON's 12 = 8 + 4) are dropped */
+      for (int64_t j = 0; j < m; j++) {
+        float *d = dst + (k0 + j) * TILE_NR + og;
+        if (og + 8 <= TILE_NR)
+          *(v8u *)d = out[j];
+        else
+          for (int64_t i = 0; i < TILE_NR - og; i++) d[i] = out[j][i];
       }
     }
   }
@@ -166,8 +163,12 @@ static void run(const fc_conv_dense *it) {
     const int64_t nc = min64(it->channel_block, it->channels - c0);
     build_band(it, c0, nc);
     for (int64_t o0 = it->oc0; o0 < it->oc1; o0 += TILE_NR) {
-      const float *w = it->weight + o0 * k + c0 * it->taps * TILE_NR;
       const int64_t no = min64(TILE_NR, it->oc1 - o0);
+      const float *w = it->weight + o0 * k + c0 * it->taps * TILE_NR;
+      if (!it->weight) {
+        pack(no, nc * it->taps, it->raw + o0 * k + c0 * it->taps, k, it->panel);
+        w = it->panel;
+      }
       float *y_block = it->y + o0 * it->out_channel_stride;
       for (int64_t q0 = 0; q0 < pixels; q0 += TILE_MR) {
         const int64_t nq = min64(TILE_MR, pixels - q0);

@@ -39,8 +39,9 @@ static const char *winograd_unsupported_reason(const fc_conv_params *p) {
 
 /* U = G g G^T for every (oc, ic) of every group, as 16 matrices U_f[oc][ic] per group, each
  * packed for the GEMM. */
-static fc_status winograd_prepare(const fc_conv_params *p, const void *weight, void **state,
-                                  int64_t *bytes) {
+static fc_status winograd_prepare(const fc_conv_params *p, const void *weight, int one_shot,
+                                  void **state, int64_t *bytes) {
+  (void)one_shot;
   const fc_gemm_ops *ops = fc_simd_kernels_selected()->gemm_f32;
   const int64_t groups = p->groups, icg = p->in_channels / groups, ocg = p->out_channels / groups;
   winograd_state *st = calloc(1, sizeof *st);
