@@ -7,6 +7,8 @@
  *   NEON (32 q):      8 x 12 (24 accumulators)
  * The band build and the weight packing transpose 8 x 8 blocks in registers through an 8-float
  * vector of its own (two q registers on NEON, one ymm elsewhere), whatever the ISA's width. */
+#include <string.h>
+
 #include "direct/conv_dense.h"
 #include "simd/simd.h"
 
@@ -155,10 +157,48 @@ static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset
     for (int j = 0; j < TILE_NV; j++) fc_store(out + r * TILE_NR + j * FC_L, acc[r][j]);
 }
 
+/* y[0:count] = v (first) or y[0:count] + v; count a constant once inlined, so the copies are
+ * vector moves. */
+FC_INLINE void put_pixels(float *y, v8 v, int count, int first) {
+  if (!first) {
+    v8 old = {0};
+    memcpy(&old, y, (size_t)count * sizeof(float));
+    v += old;
+  }
+  memcpy(y, &v, (size_t)count * sizeof(float));
+}
+
+/* A full tile of MR pixels that are consecutive in the output: result[MR][NR] transposed 8 x 8 in
+ * registers (bias added first, along the lanes), stored as runs of pixels per channel. */
+static void store_tile(const float *result, int64_t no, float *y, int64_t channel_stride, int first,
+                       const float *bias) {
+  enum { LAST = TILE_MR % 8 ? TILE_MR % 8 : 8 };
+  for (int64_t og = 0; og < no; og += 8) {
+    const int64_t n = min64(8, no - og);
+    const v8 add = first && bias ? load8(bias + og, n) : (v8){0};
+#pragma GCC unroll 2
+    for (int pg = 0; pg < TILE_MR; pg += 8) {
+      v8 in[8], out[8];
+      for (int i = 0; i < 8; i++)
+        in[i] = pg + i < TILE_MR ? (v8)(*(const v8u *)(result + (pg + i) * TILE_NR + og) + add)
+                                 : (v8){0};
+      transpose8(in, out);
+      for (int64_t j = 0; j < n; j++) {
+        float *d = y + (og + j) * channel_stride + pg;
+        if (pg + 8 <= TILE_MR)
+          put_pixels(d, out[j], 8, first);
+        else
+          put_pixels(d, out[j], LAST, first);
+      }
+    }
+  }
+}
+
 static void run(const fc_conv_dense *it) {
   const int64_t width = it->col1 - it->col0, row_pixels = it->stride[2] * it->wq;
   const int64_t pixels = (it->row1 - it->row0) * width, k = it->channels * it->taps;
-  float result[TILE_MR * TILE_NR] __attribute__((aligned(64)));
+  /* + 8: store_tile reads whole 8-channel rows, past NR on NEON (12) */
+  float result[TILE_MR * TILE_NR + 8] __attribute__((aligned(64)));
   for (int64_t c0 = 0; c0 < it->channels; c0 += it->channel_block) {
     const int64_t nc = min64(it->channel_block, it->channels - c0);
     build_band(it, c0, nc);
@@ -179,7 +219,12 @@ static void run(const fc_conv_dense *it) {
           y_offset[r] = (it->row0 + q / width) * it->out_w + it->col0 + q % width;
         }
         tile(nc, it->taps, it->tap_offset, it->band, it->slab * CB, pixel, w, result);
-        /* [pixel][channel] into the channels-first output */
+        if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
+          store_tile(result, no, y_block + y_offset[0], it->out_channel_stride, c0 == 0,
+                     it->bias ? it->bias + o0 : NULL);
+          continue;
+        }
+        /* [pixel][channel] into the channels-first output, pixel by pixel */
         float *y = y_block;
         for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
           if (c0 == 0) {
