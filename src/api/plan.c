@@ -140,9 +140,9 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
 }
 
 /* The cost model of auto selection, from the layer suite measured at one thread on AVX2:
- * - float32 with a SIMD ISA: the direct engine wins everywhere (1.1x to 20x over im2col + BLAS)
- *   except on tiny maps with very deep reductions, where OpenBLAS's packing pays
- *   (resnet50.l4.3x3: 49 positions, K = 4608, 0.8x); it ties on l3.1x1 and the transposed layer.
+ * - float32 with a SIMD ISA: the direct engine wins everywhere (1.1x to 20x over im2col + BLAS;
+ *   resnet50.l4.3x3, 49 positions and K = 4608, once im2col's: 3.6 against 4.2-4.4 ms since the
+ *   dense kernel); it ties on l3.1x1 and the transposed layer.
  * - otherwise (float64, or no SIMD ISA): a GEMM wins once each output reduces over enough inputs
  *   to amortise the column copy; thin reductions (depthwise, tiny groups) stay direct. */
 /* Winograd pays where its 2.25x fewer multiplies outweigh the transforms: enough channels for the
@@ -163,9 +163,7 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) return FC_ALGORITHM_WINOGRAD;
-  if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected())
-    return blas && !p->transposed && p->out_volume <= 64 && reduction >= 2048 ? FC_ALGORITHM_IM2COL
-                                                                              : FC_ALGORITHM_DIRECT;
+  if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected()) return FC_ALGORITHM_DIRECT;
   if (blas && reduction >= 16 && p->out_per_group >= 4) return FC_ALGORITHM_IM2COL;
   return FC_ALGORITHM_DIRECT;
 }

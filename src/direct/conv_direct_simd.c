@@ -48,12 +48,14 @@ static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kern
   return out_per_group < t->mr || in_per_group * kernel_volume < 16;
 }
 
-/* Convolutions with a kernel larger than 1x1 run the dense kernel (conv_dense.h), pointwise ones
- * the GEMM. */
+/* Convolutions with a kernel larger than 1x1 and at least 8 input channels per group run the
+ * dense kernel (conv_dense.h), the others the implicit GEMM. Measured at one thread (AVX2, ms,
+ * GEMM -> dense): resnet50.l1.3x3 3.09 -> 2.75, l3.3x3 3.19 -> 2.91, l4.3x3 (one-shot) 4.87 ->
+ * 3.57, deeplab.dil2 12.3 -> 11.6, wavenet.conv1d.dil4 5.44 -> 5.06, l2.3x3s2 even; with 3 input
+ * channels (resnet50.conv1: 3 of the band's 8 lanes used) the GEMM is 2-5 % faster. */
 static int dense_layer(int transposed, int64_t in_per_group, int64_t out_per_group,
                        int64_t kernel_volume, const fc_simd_kernels *kernels) {
-  if (getenv("FC_DEV_DENSE") && getenv("FC_DEV_DENSE")[0] == '0') return 0; /* DEV */
-  return !transposed && kernel_volume > 1 &&
+  return !transposed && kernel_volume > 1 && in_per_group >= FC_DENSE_CB &&
          !thin_groups(in_per_group, out_per_group, kernel_volume, &kernels->gemm_f32->tile);
 }
 
@@ -70,7 +72,6 @@ typedef struct simd_state {
  * 85 GFLOP/s; on 256 channels both within 1 %). The transposed layers keep the main tile. */
 static const fc_gemm_tile *gemm_tile(const fc_gemm_ops *ops, int transposed, int64_t rows) {
   const fc_gemm_tile *main = &ops->tile, *wide = &ops->wide_tile;
-  if (getenv("FC_DEV_WIDE")) return getenv("FC_DEV_WIDE")[0] == '1' ? wide : main; /* DEV */
   return !transposed && fc_round_up_i(rows, wide->mr) < fc_round_up_i(rows, main->mr) ? wide : main;
 }
 
@@ -303,17 +304,19 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
-/* Cache blocking of the dense kernel (measured on resnet50 / deeplab layers; getting it wrong
- * streams the weights from L3 once per output row and halves the speed): the weights of one
- * panel (NR output channels) for a channel block stay in L2, at most DENSE_WEIGHT_SLICE_BYTES;
- * the band of a channel block stays in L2 beside them, at most DENSE_BAND_BYTES; and a band holds
- * at least DENSE_MIN_PIXELS output pixels (or the whole map), so each weight streamed through L1
- * serves enough pixels. The largest channel block that meets all three wins: each further block
- * is one more pass over the output. */
-#define DEVI(n, d) (getenv(n) ? atoll(getenv(n)) : (d)) /* DEV */
-#define DENSE_WEIGHT_SLICE_BYTES DEVI("FC_SLICE", 96 * 1024)
-#define DENSE_BAND_BYTES DEVI("FC_BAND", 192 * 1024)
-#define DENSE_MIN_PIXELS DEVI("FC_MINPIX", 192)
+/* Cache blocking of the dense kernel (getting it wrong streams the weights from L3 once per
+ * output row and halves the speed): the weights of one panel (NR output channels) for a channel
+ * block stay in L2, at most DENSE_WEIGHT_SLICE_BYTES; the band of a channel block stays in L2
+ * beside them (512 KiB on Zen 3), at most DENSE_BAND_BYTES; and a band holds at least
+ * DENSE_MIN_PIXELS output pixels (or the whole map), so each weight streamed through L1 serves
+ * enough pixels. The largest channel block that meets all three wins: each further block is one
+ * more pass over the output. Measured at one thread (AVX2, loaded machine): a 320 KiB band beat
+ * 192 KiB by 3-10 % on resnet50.l2.3x3, l2.3x3s2 (whose stride-2 band otherwise forced 32-channel
+ * blocks) and deeplab.dil2, and 448 KiB gained nothing more; weight slices of 50 to 400 KiB and a
+ * 96-pixel minimum measured within noise. */
+#define DENSE_WEIGHT_SLICE_BYTES (96 * 1024)
+#define DENSE_BAND_BYTES (320 * 1024)
+#define DENSE_MIN_PIXELS 192
 
 typedef struct dense_blocking {
   int64_t channel_block, rows, cols; /* per band: input channels, output rows and columns */
