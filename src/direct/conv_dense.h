@@ -1,18 +1,19 @@
 /* Dense convolution (many channels per group) vectorised over output channels, reading the input
  * from a channel-interleaved *band*.
  *
- * The band holds, for one block of input channels and one block of output rows (one output depth
- * plane), only the input the block needs, zero-padded and stride-phase split, with every 8
- * channels interleaved per pixel (the NCHWc layout MLAS uses):
- *     band[channel / 8][slice][row][phase][slot][channel % 8],
- * slice = depth tap extent, row = height extent, padded column c at phase c % sw, slot c / sw.
- * So the 8 channels one output pixel reads for one tap share a 32-byte chunk (the broadcast
- * streams stay in L1), padding needs no bounds test, and any stride reads consecutive slots.
+ * The band holds, for one block of input channels and one block of output rows and columns (of
+ * one output depth plane), only the input the block needs, zero-padded and stride-phase split, with
+ * every 8 channels interleaved per pixel (the NCHWc layout MLAS uses): band[channel /
+ * 8][slice][row][phase][slot][channel % 8], slice = depth tap extent, row = height extent, padded
+ * column c at phase c % sw, slot c / sw. So the 8 channels one output pixel reads for one tap share
+ * a 32-byte chunk (the broadcast streams stay in L1), padding needs no bounds test, and any stride
+ * reads consecutive slots.
  *
  * A register tile is MR output pixels (flattened over the block's rows) x NR output channels: per
  * (input channel, tap) NR/L weight vector loads, MR broadcasts, MR * NR / L FMAs. The weights are
  * packed [ceil(ocg / NR)][icg][taps][NR] (zero past ocg): one panel transpose per NR output
- * channels, as cheap as the GEMM's packing, since one-shot calls pay it every time. */
+ * channels, as cheap as the GEMM's packing, since one-shot calls pay it every time (and, when one
+ * band covers the map, pack each panel right before its use: conv_direct_simd.c). */
 #ifndef FASTCONV_DIRECT_CONV_DENSE_H
 #define FASTCONV_DIRECT_CONV_DENSE_H
 

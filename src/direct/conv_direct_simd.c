@@ -353,7 +353,7 @@ static dense_blocking dense_blocks(const fc_problem *p, int64_t nr) {
     icb = fc_round_up_i(fc_div_ceil(icb, 2), FC_DENSE_CB);
   }
   b.channel_block = icb;
-  /* balanced blocks: 28 rows in bands of 10 are 10 + 10 + 8, not 10 + 10 + 8 with a 1-row band */
+  /* balanced bands: 56 rows that fit 11 per band are 6 bands of 10 or fewer, not 5 of 11 and 1 */
   b.rows = fc_div_ceil(p->out[1], fc_div_ceil(p->out[1], b.rows));
   b.cols = fc_div_ceil(p->out[2], fc_div_ceil(p->out[2], b.cols));
   b.band_rows = band_rows(p, b.rows);
