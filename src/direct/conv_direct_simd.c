@@ -79,13 +79,13 @@ static int64_t dense_group_floats(const fc_dense_ops *ops, int64_t ocg, int64_t 
   return fc_div_ceil(ocg, ops->nr) * ops->nr * k;
 }
 
-/* Every group's w[ocg][k] into the dense kernel's panels (conv_dense.h). */
-static void pack_dense(const fc_dense_ops *ops, int64_t groups, int64_t ocg, int64_t k,
-                       const float *w, float *dst) {
-  for (int64_t g = 0; g < groups; g++)
-    for (int64_t o0 = 0; o0 < ocg; o0 += ops->nr)
-      ops->pack(fc_min(ops->nr, ocg - o0), k, w + (g * ocg + o0) * k, k,
-                dst + g * dense_group_floats(ops, ocg, k) + o0 * k);
+/* Panel j of every group's w[ocg][k] (group j / panels) into the dense kernel's layout
+ * (conv_dense.h), for j < groups * ceil(ocg / NR). */
+static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t k, const float *w,
+                             int64_t j, float *dst) {
+  const int64_t panels = fc_div_ceil(ocg, ops->nr), g = j / panels, o0 = j % panels * ops->nr;
+  ops->pack(fc_min(ops->nr, ocg - o0), k, w + (g * ocg + o0) * k, k,
+            dst + g * dense_group_floats(ops, ocg, k) + o0 * k);
 }
 
 fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, int one_shot,
@@ -126,7 +126,8 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   }
   const float *w = weight;
   if (dense)
-    pack_dense(dense, groups, m, k, w, st->packed);
+    for (int64_t j = 0; j < groups * fc_div_ceil(m, dense->nr); j++)
+      pack_dense_panel(dense, m, k, w, j, st->packed);
   else
     for (int64_t g = 0; g < groups; g++)
       ops->pack_a(st->tile, (size_t)m, (size_t)k, w + g * m * k, params->transposed ? 1 : (size_t)k,
@@ -390,7 +391,8 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
   }
   /* Unpacked weights (a one-shot call): with one band per group, each panel is used by one item,
    * which packs it right before its use, so the weights cross memory once, not three times
-   * (resnet50.l4.3x3: 9.4 MB, 1.2 ms of packing alone); otherwise packed whole, here. */
+   * (resnet50.l4.3x3: 9.4 MB, 1.2 ms of packing alone); otherwise packed whole first, the
+   * threads sharing the panels. */
   const simd_state *st = call->state;
   const int64_t k = p->in_per_group * p->kernel_volume;
   const int64_t group_floats = dense_group_floats(ops, p->out_per_group, k);
@@ -400,7 +402,6 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
     free(tap_offset);
     return FC_STATUS_OUT_OF_MEMORY;
   }
-  if (packed) pack_dense(ops, p->groups, p->out_per_group, k, call->weight, packed);
   const float *weights = st->packed ? st->packed : packed;
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
@@ -410,6 +411,11 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
     if (!band || (fused && !panel)) {
 #pragma omp atomic write
       failed = 1;
+    }
+    if (packed) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < p->groups * panels; j++)
+        pack_dense_panel(ops, p->out_per_group, k, call->weight, j, packed);
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < outer * oc_blocks; item++) {
