@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "direct/conv_dense.h"
 #include "gemm/gemm.h"
 #include "winograd/winograd.h"
 
@@ -25,6 +26,7 @@ typedef struct fc_depthwise3x3 {
 typedef struct fc_simd_kernels {
   const char *isa;
   const fc_gemm_ops *gemm_f32;
+  const fc_dense_ops *dense_f32;
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
   void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight9,
