@@ -216,7 +216,8 @@ static void run(const fc_conv_dense *it) {
         for (int64_t r = 0; r < TILE_MR; r++) {
           const int64_t q = q0 + min64(r, nq - 1); /* a ragged tile repeats its last pixel */
           pixel[r] = q / width * it->stride[1] * row_pixels + q % width;
-          y_offset[r] = (it->row0 + q / width) * it->out_w + it->col0 + q % width;
+          y_offset[r] = (it->row0 + q / width) * it->out_row_stride +
+                        (it->col0 + q % width) * it->out_col_stride;
         }
         tile(nc, it->taps, it->tap_offset, it->band, it->slab * CB, pixel, w, result);
         if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
