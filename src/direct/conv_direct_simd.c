@@ -4,8 +4,9 @@
  * Convolution: Y_g[oc][q] = W_g[oc][r] x B[r][q], W read in place (no packing, so plans and
  * one-shot calls cost nothing before the GEMM), B the input's patches gathered from a zero-padded,
  * stride-phase-split copy of the input as the GEMM packs them (conv_patches.h); a 1x1 layer with
- * unit stride and no padding is a plain GEMM on the input. Transposed convolution: the columns
- * W_g^T X_g of a chunk of input positions, then col2im into the output. Channels-last data is
+ * unit stride and no padding is a plain GEMM on the input. Transposed convolution: one dense
+ * convolution per output phase (transposed_phases.h), or the columns W_g^T X_g of a chunk of input
+ * positions, then col2im into the output. Channels-last data is
  * transposed to channels-first around the computation. Work items are (image, group, block of
  * output channels, chunk of positions) and run in parallel, one GEMM work buffer per thread. */
 #include "direct/conv_direct_simd.h"
