@@ -123,7 +123,7 @@ static int64_t phase_floats(const int64_t kernel[3], const int64_t stride[3],
 static float *pack_phases(const int64_t kernel[3], const int64_t stride[3],
                           const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
                           const float *w, const fc_simd_kernels *kernels, int threads) {
-  const int64_t nr = kernels->dense_f32->nr, items = groups * fc_div_ceil(ocg, nr);
+  const int64_t items = fc_tap_class_pack_items(groups, icg);
   float *packed = scratch_floats(phase_floats(kernel, stride, dilation, groups, icg, ocg, kernels));
   int failed = !packed;
 #pragma omp parallel for num_threads(threads) if (threads > 1 && packed) schedule(static)

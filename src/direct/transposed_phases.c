@@ -60,13 +60,18 @@ int64_t fc_tap_class_offset(const int64_t kernel[3], const int64_t stride[3],
   return offset;
 }
 
+int64_t fc_tap_class_pack_items(int64_t groups, int64_t icg) {
+  return groups * fc_div_ceil(icg, FC_PACK_CHANNELS);
+}
+
 int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const int64_t dilation[3],
                         int64_t groups, int64_t icg, int64_t ocg, const fc_dense_ops *ops,
                         const float *w, int64_t j, float *dst) {
-  const int64_t nr = ops->nr, panels = fc_div_ceil(ocg, nr), g = j / panels, o0 = j % panels * nr;
+  const int64_t nr = ops->nr, blocks = fc_div_ceil(icg, FC_PACK_CHANNELS), g = j / blocks;
+  const int64_t ic0 = j % blocks * FC_PACK_CHANNELS, ic1 = fc_min(icg, ic0 + FC_PACK_CHANNELS);
   const int64_t kvol = kernel[0] * kernel[1] * kernel[2];
-  /* Where tap t goes: its class's panel, its reversed place in the sub-kernel (at[t]), and the
-   * floats between input channels there (step[t]) */
+  /* Where tap t goes: its class's first panel of group g, its reversed place in the sub-kernel
+   * (at[t]), and the floats between input channels there (step[t]; panels step[t] * icg apart) */
   int64_t *at = malloc(2 * (size_t)kvol * sizeof *at), *step = at + kvol;
   float *taps_of_channel = malloc((size_t)(kvol * nr) * sizeof(float));
   if (!at || !taps_of_channel) {
@@ -86,17 +91,20 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
     }
     at[t] = fc_tap_class_offset(kernel, stride, dilation, cls, groups, icg, ocg, nr) +
             g * fc_tap_class_group_floats(kernel, stride, dilation, cls, icg, ocg, nr) +
-            o0 * icg * taps + sub_tap * nr;
+            sub_tap * nr;
     step[t] = taps * nr;
   }
-  /* w[ic][o0 .. o0 + nr][taps], one run per input channel, transposed by the dense kernel's
-   * packing to [taps][nr], then each tap's nr floats to their class */
-  for (int64_t ic = 0; ic < icg; ic++) {
-    ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol,
-              taps_of_channel);
-    for (int64_t t = 0; t < kvol; t++)
-      memcpy(dst + at[t] + ic * step[t], taps_of_channel + t * nr, (size_t)nr * sizeof(float));
-  }
+  /* The source in memory order (w[ic][oc][taps]: the whole weights stream through once): each
+   * run w[ic][o0 .. o0 + nr][taps] transposed by the dense kernel's packing to [taps][nr], then
+   * each tap's nr floats to their class */
+  for (int64_t ic = ic0; ic < ic1; ic++)
+    for (int64_t o0 = 0, panel = 0; o0 < ocg; o0 += nr, panel++) {
+      ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol,
+                taps_of_channel);
+      for (int64_t t = 0; t < kvol; t++)
+        memcpy(dst + at[t] + (panel * icg + ic) * step[t], taps_of_channel + t * nr,
+               (size_t)nr * sizeof(float));
+    }
   free(at);
   free(taps_of_channel);
   return 0;

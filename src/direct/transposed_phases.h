@@ -34,11 +34,16 @@ int64_t fc_tap_class_offset(const int64_t kernel[3], const int64_t stride[3],
                             const int64_t dilation[3], int64_t cls, int64_t groups, int64_t icg,
                             int64_t ocg, int64_t nr);
 
-/* Packs item j of the transposed weights w[groups * icg][ocg][taps] (j < groups * ceil(ocg / nr),
- * nr = ops->nr:
- * group j / panels, panel j % panels) into every class's packed weights at dst: each class's
- * sub-kernel, reversed, as the panels of the dense kernel (conv_dense.h), zero past ocg. Returns
- * nonzero when out of memory. */
+/* Input channels per item of the packing. */
+#define FC_PACK_CHANNELS 16
+
+/* Items of the packing: groups * ceil(icg / FC_PACK_CHANNELS). */
+int64_t fc_tap_class_pack_items(int64_t groups, int64_t icg);
+
+/* Packs item j of the transposed weights w[groups * icg][ocg][taps] (group j / blocks, input
+ * channels [j % blocks * FC_PACK_CHANNELS, + FC_PACK_CHANNELS)) into every class's packed weights
+ * at dst: each class's sub-kernel, reversed, as the panels of ops->nr output channels of the dense
+ * kernel (conv_dense.h), zero past ocg. Returns nonzero when out of memory. */
 int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const int64_t dilation[3],
                         int64_t groups, int64_t icg, int64_t ocg, const fc_dense_ops *ops,
                         const float *w, int64_t j, float *dst);
