@@ -48,9 +48,11 @@ typedef struct fc_conv_dense {
 /* The dense kernels of one ISA. */
 typedef struct fc_dense_ops {
   int nr; /* output channels per register tile (and per packed panel) */
-  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr], zero past
-   * rows. The weights w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
-  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst);
+  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr] (column j
+   * at dst + column_at[j] instead, when column_at is not NULL), zero past rows. The weights
+   * w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
+  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst,
+               const int64_t *column_at);
   void (*run)(const fc_conv_dense *item);
 } fc_dense_ops;
 

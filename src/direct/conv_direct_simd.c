@@ -108,7 +108,7 @@ static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t k, co
                              int64_t j, float *dst) {
   const int64_t panels = fc_div_ceil(ocg, ops->nr), g = j / panels, o0 = j % panels * ops->nr;
   ops->pack(fc_min(ops->nr, ocg - o0), k, w + (g * ocg + o0) * k, k,
-            dst + g * dense_group_floats(ops, ocg, k) + o0 * k);
+            dst + g * dense_group_floats(ops, ocg, k) + o0 * k, NULL);
 }
 
 static int64_t phase_floats(const int64_t kernel[3], const int64_t stride[3],

@@ -2,7 +2,6 @@
 #include "direct/transposed_phases.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 static int64_t gcd(int64_t a, int64_t b) {
   while (b) {
@@ -72,13 +71,8 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
   const int64_t kvol = kernel[0] * kernel[1] * kernel[2];
   /* Where tap t goes: its class's first panel of group g, its reversed place in the sub-kernel
    * (at[t]), and the floats between input channels there (step[t]; panels step[t] * icg apart) */
-  int64_t *at = malloc(2 * (size_t)kvol * sizeof *at), *step = at + kvol;
-  float *taps_of_channel = malloc((size_t)(kvol * nr) * sizeof(float));
-  if (!at || !taps_of_channel) {
-    free(at);
-    free(taps_of_channel);
-    return 1;
-  }
+  int64_t *at = malloc(3 * (size_t)kvol * sizeof *at), *step = at + kvol, *column_at = step + kvol;
+  if (!at) return 1;
   for (int64_t t = 0; t < kvol; t++) {
     const int64_t k[3] = {t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]};
     int64_t cls = 0, sub_tap = 0, taps = 1;
@@ -95,18 +89,15 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
     step[t] = taps * nr;
   }
   /* The source in memory order (w[ic][oc][taps]: the whole weights stream through once): each
-   * run w[ic][o0 .. o0 + nr][taps] transposed by the dense kernel's packing to [taps][nr], then
-   * each tap's nr floats to their class */
+   * run w[ic][o0 .. o0 + nr][taps] transposed by the dense kernel's packing, each tap's nr floats
+   * straight to their class */
   for (int64_t ic = ic0; ic < ic1; ic++)
     for (int64_t o0 = 0, panel = 0; o0 < ocg; o0 += nr, panel++) {
-      ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol,
-                taps_of_channel);
-      for (int64_t t = 0; t < kvol; t++)
-        memcpy(dst + at[t] + (panel * icg + ic) * step[t], taps_of_channel + t * nr,
-               (size_t)nr * sizeof(float));
+      for (int64_t t = 0; t < kvol; t++) column_at[t] = at[t] + (panel * icg + ic) * step[t];
+      ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol, dst,
+                column_at);
     }
   free(at);
-  free(taps_of_channel);
   return 0;
 }
 
