@@ -111,6 +111,17 @@ static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t k, co
             dst + g * dense_group_floats(ops, ocg, k) + o0 * k, NULL);
 }
 
+/* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
+ * a transposed layer, W_g^T (ocg * kvol x icg), for j < groups * ceil(m / MR). */
+static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int transposed, int64_t m,
+                            int64_t k, const float *w, int64_t j, float *dst) {
+  const int64_t mr = st->tile->mr, panels = fc_div_ceil(m, mr), g = j / panels,
+                r0 = j % panels * mr;
+  const size_t rs = transposed ? 1 : (size_t)k, cs = transposed ? (size_t)m : 1;
+  ops->pack_a(st->tile, (size_t)fc_min(mr, m - r0), (size_t)k, w + g * m * k + r0 * (int64_t)rs, rs,
+              cs, dst + g * st->group_floats + r0 * k);
+}
+
 static int64_t phase_floats(const int64_t kernel[3], const int64_t stride[3],
                             const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
                             const fc_simd_kernels *kernels) {
@@ -179,8 +190,9 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   st->tile = gemm_tile(ops, params->transposed, m);
   st->group_floats = dense ? dense_group_floats(dense, m, k)
                            : (int64_t)ops->packed_a_floats(st->tile, (size_t)m, (size_t)k);
-  /* A one-shot dense layer packs at execution, where the layer's size says how best. */
-  if (dense && one_shot) {
+  /* A one-shot layer packs at execution: with all its threads, and a dense layer as its size says
+   * is best. */
+  if (one_shot) {
     st->packed = NULL;
     *state = st;
     *bytes = (int64_t)sizeof *st;
@@ -198,9 +210,8 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
     for (int64_t j = 0; j < groups * fc_div_ceil(m, dense->nr); j++)
       pack_dense_panel(dense, m, k, w, j, st->packed);
   else
-    for (int64_t g = 0; g < groups; g++)
-      ops->pack_a(st->tile, (size_t)m, (size_t)k, w + g * m * k, params->transposed ? 1 : (size_t)k,
-                  params->transposed ? (size_t)m : 1, st->packed + g * st->group_floats);
+    for (int64_t j = 0; j < groups * fc_div_ceil(m, st->tile->mr); j++)
+      pack_gemm_panel(ops, st, params->transposed, m, k, w, j, st->packed);
   *state = st;
   *bytes = (int64_t)sizeof *st + st->group_floats * groups * (int64_t)sizeof(float);
   return FC_STATUS_OK;
@@ -332,7 +343,7 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
 /* The GEMM over items (image, group, block of output channels, chunk of positions). */
 static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels,
                         const padded_input *g, const float *padded, const int64_t *row_offset,
-                        const float *x, float *y) {
+                        const float *weights, const float *x, float *y) {
   const fc_problem *p = call->problem;
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = ((const simd_state *)call->state)->tile;
@@ -349,7 +360,7 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
     const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
     const int64_t oc0 = gi * p->out_per_group + m0;
     const simd_state *st = call->state;
-    const float *a = st->packed + gi * st->group_floats + m0 * depth;
+    const float *a = weights + gi * st->group_floats + m0 * depth;
     const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
     float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
@@ -611,12 +622,19 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   padded_input g;
   if (!padded_geometry(p, &g)) return FC_STATUS_UNSUPPORTED; /* fc_direct_simd_wanted refused it */
   const int64_t channels = p->batch * p->in_channels;
+  /* the GEMM's weights: a one-shot call's packed here, by all the threads */
+  const simd_state *st = call->state;
+  const int pack = !rows && !st->packed;
+  float *packed = pack ? scratch_floats(p->groups * st->group_floats) : NULL;
+  const float *weights = rows ? NULL : pack ? packed : st->packed;
   float *padded = NULL;
   int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
+  if (pack && !packed) return FC_STATUS_OUT_OF_MEMORY;
   if (!pointwise) {
     padded = scratch_floats(channels * g.plane + FC_PATCHES_SLACK);
     offset = malloc((size_t)(rows ? kvol : depth) * sizeof *offset);
     if (!padded || !offset) {
+      fc_scratch_put(packed);
       fc_scratch_put(padded);
       free(offset);
       return FC_STATUS_OUT_OF_MEMORY;
@@ -638,12 +656,18 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       for (int64_t c = 0; c < channels; c++)
         fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
+    if (pack) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < p->groups * fc_div_ceil(p->out_per_group, st->tile->mr); j++)
+        pack_gemm_panel(kernels->gemm_f32, st, 0, p->out_per_group, depth, call->weight, j, packed);
+    }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
-             : forward_gemm(call, kernels, &g, padded, offset, x, y)) {
+             : forward_gemm(call, kernels, &g, padded, offset, weights, x, y)) {
 #pragma omp atomic write
       failed = 1;
     }
   }
+  fc_scratch_put(packed);
   fc_scratch_put(padded);
   free(offset);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
@@ -727,6 +751,11 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   const int64_t flat[3] = {1, 1, p->out_volume};
   const fc_strides ys_flat = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, flat);
   const fc_strides ys = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, p->out);
+  /* the GEMM's weights: a one-shot call's packed here, by all the threads */
+  const simd_state *st = call->state;
+  float *packed = st->packed ? NULL : scratch_floats(p->groups * st->group_floats);
+  if (!st->packed && !packed) return FC_STATUS_OUT_OF_MEMORY;
+  const float *weights = st->packed ? st->packed : packed;
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
   {
@@ -736,6 +765,11 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
 #pragma omp atomic write
       failed = 1;
     }
+    if (packed) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < p->groups * fc_div_ceil(ocg * kvol, st->tile->mr); j++)
+        pack_gemm_panel(ops, st, 1, ocg * kvol, icg, call->weight, j, packed);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
       if (!work || !col) continue;
@@ -744,8 +778,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
       const int64_t o0 = b * block, ob = fc_min(block, ocg - o0);
       fc_fill_bias_f32(call->bias, y, &ys_flat, n, gi * ocg + o0, ob, 0, p->out_volume);
       /* A = W_g^T, packed: row (oc, tap), column ic. */
-      const simd_state *st = call->state;
-      const float *a = st->packed + gi * st->group_floats + o0 * kvol * icg;
+      const float *a = weights + gi * st->group_floats + o0 * kvol * icg;
       const float *x_g = x + (n * p->in_channels + gi * icg) * p->in_volume;
       for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
         const int64_t count = fc_min(chunk, p->in_volume - p0);
@@ -758,6 +791,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
     fc_scratch_put(work);
     fc_scratch_put(col);
   }
+  fc_scratch_put(packed);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
