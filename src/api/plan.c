@@ -115,7 +115,12 @@ static fc_status create(const fc_conv_params *params, const void *weight, const 
                                                 : engine->algorithm == algorithm;
     /* The direct engine also serves the layers no other engine needs to see (no input channels). */
     wanted |= engine == &fc_engine_direct;
-    if (wanted) status = add_engine(plan, engine, !borrow || algorithm != FC_ALGORITHM_AUTO);
+    /* A one-shot plan prepares only the engine it was asked for (the others, when an execution
+     * chooses them), and not one that prepares per execution. */
+    if (wanted)
+      status =
+          add_engine(plan, engine,
+                     !borrow || (engine->algorithm == algorithm && !engine->executes_unprepared));
   }
   if (status != FC_STATUS_OK) {
     fc_plan_destroy(plan);
@@ -204,7 +209,8 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
     if (engine->algorithm != algorithm) continue;
     fc_engine_call call = {&problem, plan->weight, plan->bias, plan->states[i],
                            input,    output,       num_threads};
-    if (call.state || !engine->prepare) return engine->execute(&call);
+    if (call.state || !engine->prepare || engine->executes_unprepared)
+      return engine->execute(&call);
     /* A one-shot plan's engine prepared for this call only. */
     void *state = NULL;
     int64_t bytes = 0;
