@@ -1,8 +1,10 @@
 /* The Winograd engines (winograd.h): F(2x2, 3x3) ("winograd") and the opt-in F(4x4, 3x3)
  * ("winograd_f4"), one mechanism parameterised by the tile's output size m; float32, 1-D or 2-D,
  * 3-tap kernels, stride 1, dilation 1, any padding and groups, either layout, on a SIMD ISA. Work
- * items are (image, group, block of tile rows); a block's transformed input and products stay in
- * L2 while its GEMMs run. */
+ * items are (image, group, block of tile rows, part of the output-channel blocks): an item
+ * transforms its tile block's input into the GEMM's slivers, then per output-channel block runs
+ * the products on the micro-kernels and the output transform while that block's M is in L2. The
+ * engine executes unprepared (engine.h): a one-shot call transforms the weights itself. */
 #include <stdlib.h>
 #include <string.h>
 
