@@ -118,12 +118,6 @@ static void products(const fc_gemm_tile *gemm, const float *u, const float *v,
   }
 }
 
-/* Blocks of `total` in about-equal multiples of `step`, each at most `limit` (at least step). */
-static int64_t balanced_block(int64_t total, int64_t limit, int64_t step) {
-  const int64_t blocks = fc_div_ceil(total, fc_max(step, limit / step * step));
-  return fc_div_ceil(fc_div_ceil(total, blocks), step) * step;
-}
-
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
@@ -154,17 +148,24 @@ static fc_status execute(const fc_engine_call *call, int m) {
           ? tiles_h
           : fc_max(1, fc_min(tiles_h, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * tiles_w)));
   const int64_t blocks = fc_div_ceil(tiles_h, block), tb_max = block * tiles_w;
-  /* Output channels per block: its M (and a streamed block's U) stays in L2. */
-  int64_t ocb = balanced_block(ocg, FC_WINOGRAD_M_FLOATS / (frequencies * tb_max), mr);
+  /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
+   * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
+   * evenly; with threads short of items the channel blocks are split into parts (each part
+   * transforms its tile block's input again), as many as make the items a multiple of the
+   * threads. */
+  const int64_t outer = p->batch * p->groups * blocks, panels = fc_div_ceil(ocg, mr);
+  int64_t panels_per_block = FC_WINOGRAD_M_FLOATS / (frequencies * tb_max * mr);
   if (streamed)
-    ocb = fc_min(ocb, balanced_block(ocg, FC_WINOGRAD_U_FLOATS / (frequencies * icg), mr));
-  const int64_t oc_blocks = fc_div_ceil(ocg, ocb);
-  /* Work items (image, group, tile block, part of the channel blocks); the parts split the
-   * channel blocks only to feed the threads (each part transforms its tile block's input). */
-  const int64_t outer = p->batch * p->groups * blocks;
-  const int64_t parts =
-      fc_min(oc_blocks, fc_div_ceil(call->num_threads * FC_ITEMS_PER_THREAD, outer));
+    panels_per_block = fc_min(panels_per_block, FC_WINOGRAD_U_FLOATS / (frequencies * icg * mr));
+  int64_t oc_blocks = fc_div_ceil(panels, fc_max(1, panels_per_block)), parts = 1;
+  if (call->num_threads > 1 && outer < call->num_threads * FC_ITEMS_PER_THREAD) {
+    parts = fc_div_ceil(call->num_threads * FC_ITEMS_PER_THREAD, outer);
+    while ((outer * parts) % call->num_threads) parts++;
+    parts = fc_min(parts, panels);
+    oc_blocks = fc_min(panels, fc_div_ceil(oc_blocks, parts) * parts);
+  }
   const int64_t per_part = fc_div_ceil(oc_blocks, parts), items = outer * parts;
+  const int64_t ocb = fc_div_ceil(panels, oc_blocks) * mr; /* at most */
   const int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
   const int64_t m_floats = frequencies * skewed(ocb * tb_max);
   const int64_t u_block_stride = skewed(ocb * icg),
@@ -239,7 +240,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
       for (int64_t ic = 0; ic < icg; ic++)
         tile->input_f32(in + ic * plane, wq, tile->m_h * th0, tiles_w, v, v_stride, &slivers, ic);
       for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
-        const int64_t oc0 = ob * ocb, ocn = fc_min(ocb, ocg - oc0);
+        const int64_t oc0 = mr * (ob * panels / oc_blocks),
+                      ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
         const float *u = u_all + grp * frequencies * u_all_stride + oc0 * icg;
         int64_t u_stride = u_all_stride;
         if (streamed) {

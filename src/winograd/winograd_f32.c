@@ -196,6 +196,24 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int
   }
 }
 
+/* {a[0], b[0], a[1], b[1], ...} from the low (interleave_lo) or high (interleave_hi) halves. */
+#if FC_L == 4
+#define INTERLEAVE_LO 0, 4, 1, 5
+#define INTERLEAVE_HI 2, 6, 3, 7
+#elif FC_L == 8
+#define INTERLEAVE_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define INTERLEAVE_HI 4, 12, 5, 13, 6, 14, 7, 15
+#else
+#define INTERLEAVE_LO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define INTERLEAVE_HI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#endif
+FC_INLINE fc_vf interleave_lo(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_LO);
+}
+FC_INLINE fc_vf interleave_hi(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_HI);
+}
+
 /* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j. */
 FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_t m_stride,
                       int64_t count, const float *bias, float *y, int64_t y_row, int64_t y_col,
@@ -211,13 +229,31 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
         x[i][k] = fc_load(mv + (i * w_axis->t + k) * m_stride + t);
     sandwich(&h->at[0][0], MAX_T, h->m, h->t, &w_axis->at[0][0], MAX_T, m, w_axis->t,
              (const fc_vf(*)[MAX_T])x, out);
-    /* Tile t's outputs are m apart: interleave the m column vectors through the stack. */
+    /* Tile t's outputs are m apart: interleave the m column vectors, in registers when whole
+     * vectors go to contiguous outputs, else through the stack. */
     const int64_t n = fc_min_size((size_t)(m * FC_L), (size_t)(out_w - m * t));
     for (int64_t i = 0; i < rows; i++) {
+      float *dst = y + i * y_row + m * t * y_col;
+      fc_vf c[MAX_M];
+#pragma GCC unroll 4
+      for (int j = 0; j < m; j++) c[j] = out[i][j] + b;
+      if (y_col == 1 && n == m * FC_L && (m == 2 || m == 4)) {
+        if (m == 2) {
+          fc_store(dst, interleave_lo(c[0], c[1]));
+          fc_store(dst + FC_L, interleave_hi(c[0], c[1]));
+        } else {
+          const fc_vf even_lo = interleave_lo(c[0], c[2]), even_hi = interleave_hi(c[0], c[2]),
+                      odd_lo = interleave_lo(c[1], c[3]), odd_hi = interleave_hi(c[1], c[3]);
+          fc_store(dst, interleave_lo(even_lo, odd_lo));
+          fc_store(dst + FC_L, interleave_hi(even_lo, odd_lo));
+          fc_store(dst + 2 * FC_L, interleave_lo(even_hi, odd_hi));
+          fc_store(dst + 3 * FC_L, interleave_hi(even_hi, odd_hi));
+        }
+        continue;
+      }
       float cols[MAX_M][FC_L];
 #pragma GCC unroll 4
-      for (int j = 0; j < m; j++) fc_store(cols[j], out[i][j] + b);
-      float *dst = y + i * y_row + m * t * y_col;
+      for (int j = 0; j < m; j++) fc_store(cols[j], c[j]);
       for (int64_t o = 0; o < n; o++) dst[o * y_col] = cols[o % m][o / m];
     }
   }
