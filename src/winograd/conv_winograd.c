@@ -23,6 +23,7 @@
 #define FC_WINOGRAD_M_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 18)
 #define FC_WINOGRAD_STREAMED_BLOCKS 4
+/* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
 /* Channels-last input is transposed to channels-first in blocks of this many channels and
  * positions (a block of each stays in L1). */
@@ -142,24 +143,24 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t image_v = frequencies * icg * tiles_h * tiles_w;
   const int streamed =
       !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
-  /* Blocks of whole tile rows whose V fits the budget. */
-  const int64_t block =
-      streamed
-          ? tiles_h
-          : fc_max(1, fc_min(tiles_h, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * tiles_w)));
-  const int64_t blocks = fc_div_ceil(tiles_h, block), tb_max = block * tiles_w;
+  /* Blocks of whole tile rows whose V fits the budget, spread evenly. */
+  const int64_t blocks =
+      streamed ? 1
+               : fc_div_ceil(tiles_h,
+                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * tiles_w)));
+  const int64_t tb_max = fc_div_ceil(tiles_h, blocks) * tiles_w;
   /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
    * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
-   * evenly; with threads short of items the channel blocks are split into parts (each part
-   * transforms its tile block's input again), as many as make the items a multiple of the
-   * threads. */
+   * evenly. When the items would not divide among the threads, the channel blocks are split into
+   * as few parts as make them divide (each part transforms its tile block's input again). */
   const int64_t outer = p->batch * p->groups * blocks, panels = fc_div_ceil(ocg, mr);
   int64_t panels_per_block = FC_WINOGRAD_M_FLOATS / (frequencies * tb_max * mr);
   if (streamed)
     panels_per_block = fc_min(panels_per_block, FC_WINOGRAD_U_FLOATS / (frequencies * icg * mr));
   int64_t oc_blocks = fc_div_ceil(panels, fc_max(1, panels_per_block)), parts = 1;
-  if (call->num_threads > 1 && outer < call->num_threads * FC_ITEMS_PER_THREAD) {
-    parts = fc_div_ceil(call->num_threads * FC_ITEMS_PER_THREAD, outer);
+  if (call->num_threads > 1 && outer % call->num_threads &&
+      outer < call->num_threads * FC_ITEMS_PER_THREAD) {
+    parts = fc_div_ceil(call->num_threads, outer);
     while ((outer * parts) % call->num_threads) parts++;
     parts = fc_min(parts, panels);
     oc_blocks = fc_min(panels, fc_div_ceil(oc_blocks, parts) * parts);
@@ -232,7 +233,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
       const int64_t part = item % parts, b = item / parts % blocks,
                     grp = item / (parts * blocks) % p->groups,
                     n = item / (parts * blocks * p->groups);
-      const int64_t th0 = b * block, th_count = fc_min(block, tiles_h - th0),
+      const int64_t th0 = b * tiles_h / blocks, th_count = (b + 1) * tiles_h / blocks - th0,
                     tb = th_count * tiles_w;
       const fc_winograd_slivers slivers = {gemm->nr, gemm->tail ? gemm->tail_nr : 0, tb, icg};
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
