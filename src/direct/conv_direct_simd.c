@@ -265,8 +265,10 @@ static int depthwise3x3(const fc_problem *p) {
          (p->stride[1] == 1 || p->stride[1] == 2);
 }
 
-/* Each thread takes one run of whole (image, channel) planes: the kernel stores partial vectors
- * whole into the plane's later rows, and stages rows in its own part of one scratch block. */
+/* Work items are runs of whole (image, channel) planes: the kernel stores partial vectors whole
+ * into the plane's later rows. Each thread stages rows in its own part of one scratch block. Items
+ * are taken dynamically, so a thread the loaded machine starts late leaves its share to the others.
+ */
 static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                       const float *x, float *y) {
   const fc_problem *p = call->problem;
@@ -282,15 +284,18 @@ static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_
       fc_depthwise3x3_pitch(p->in[2], p->out[2], p->stride[1], p->pad[2])};
   const int64_t planes = p->batch * p->in_channels;
   const int threads = (int)fc_min(call->num_threads, planes);
+  const int64_t items = threads > 1 ? fc_min(planes, threads * FC_ITEMS_PER_THREAD) : 1;
   const int64_t stage_floats = FC_DEPTHWISE3X3_STAGE_ROWS * shape.stride * shape.pitch;
   float *stage = scratch_floats(stage_floats * threads);
   if (!stage) return FC_STATUS_OUT_OF_MEMORY;
   const float *weight = call->weight, *bias = call->bias;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, planes * t / n, planes * (t + 1) / n,
-                                   stage + t * stage_floats);
+    float *own_stage = stage + omp_get_thread_num() * stage_floats;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; item++)
+      kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, planes * item / items,
+                                     planes * (item + 1) / items, own_stage);
   }
   fc_scratch_put(stage);
   return FC_STATUS_OK;
