@@ -8,7 +8,7 @@
  * every vector (7 x 7: ~140 cycles a plane against ~35 of FMAs), on 56 -> 28 stride 2 half of
  * them. So each input row is first staged once, as it comes into use:
  *   - zero-padded: the row's data lands pad_left positions in, and the padding around it stays
- *     zero in the stage (zeroed once per call);
+ *     zero in the stage (zeroed at the start of each kernel call);
  *   - split into its `stride` column phases: phase q holds the padded row's positions q, q + s,
  *     q + 2s, ..., so output column ow's taps kw = 0, 1, 2 are phase kw % s at ow + kw / s, three
  *     plain loads for either stride (stride 2 deinterleaves here, two in-lane shuffles and two
@@ -27,9 +27,10 @@
 #define DW_BLOCK_ROWS 4 /* output rows per block: stride 1 reads 6 input rows, stride 2 reads 9 */
 #define DW_RING 16      /* staged rows; FC_DEPTHWISE3X3_STAGE_ROWS counts one more, the zero row */
 
-/* The first n lanes of p (0 < n <= L), the others zero. A whole-vector load and a mask where the
- * vector ends before `end`, the end of the input (the lanes past the row are the next row's): a
- * masked load's result came late enough to stall the staging of narrow rows. */
+/* The first n lanes of p (0 < n), the others zero: a whole-vector load and a mask where the vector
+ * ends before `end`, the end of the input (the lanes past the row are the next row's). In profiles
+ * of 7 x 7 planes the masked load (vmaskmovps, its mask built per row) was the costliest part of
+ * staging a row. */
 FC_INLINE fc_vf load_first(const float *p, int64_t n, const float *end) {
   if (n >= FC_L) return fc_load(p);
   return p + FC_L <= end ? fc_keep_first(fc_load(p), (int)n) : fc_load_lanes(p, 0, (int)n);
@@ -69,9 +70,9 @@ FC_INLINE void stage_row(const float *in, int64_t in_w, int64_t pad_left, int64_
 
 /* One block: R output rows x the output vector at ow0 (nout valid lanes); rows[i] = the phases of
  * the block's input row i. One accumulator per output row, so the 9 weights, R = 4 accumulators
- * and the 3 taps fit in 16 registers: weights read from memory made the block load-bound (54 loads
- * per 36 FMAs), and more accumulators per row spilled. The chain of 9 FMAs per row is latency, not
- * throughput: the next column's block is independent and overlaps it. */
+ * and the 3 taps about fit in 16 registers (GCC spills one): with three accumulators per row the
+ * weights became memory operands, 54 loads per 36 FMAs. The chain of 9 FMAs per row is latency,
+ * not throughput: the next column's block is independent and overlaps it. */
 FC_INLINE void block(const float *const *rows, int64_t pitch, int R, int S, int64_t ow0,
                      const fc_vf *wv, fc_vf bv, float *y, int64_t ldy, int nout,
                      const float *y_end) {

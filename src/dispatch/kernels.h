@@ -17,10 +17,10 @@ struct fc_conv_rows;
  * per channel; the kernel computes planes [first_plane, end_plane). The kernel stages each input
  * row, zero-padded and split into its `stride` column phases, in `stage`
  * (FC_DEPTHWISE3X3_STAGE_ROWS * stride * pitch floats, one per thread), so its inner loop has plain
- * loads only. pitch: floats per staged phase row, fc_depthwise3x3_pitch. The per-plane values are
- * pointer arguments, never a float or a struct built per plane: the core is compiled without AVX,
- * and a legacy SSE instruction run between two AVX kernel calls (a float argument's movss) cost
- * ~100 ns per call on the Zen 3 host. */
+ * loads only. pitch: floats per staged phase row, fc_depthwise3x3_pitch. The call takes pointers
+ * and integers only, never a float: the core is compiled without AVX, and a legacy SSE instruction
+ * run between two AVX kernel calls (a float argument's movss) cost ~100 ns per call on the Zen 3
+ * host. The kernel reads x up to the end of plane end_plane - 1 only. */
 typedef struct fc_depthwise3x3 {
   int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left, channels, pitch;
 } fc_depthwise3x3;
