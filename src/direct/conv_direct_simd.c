@@ -289,13 +289,19 @@ static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_
   float *stage = scratch_floats(stage_floats * threads);
   if (!stage) return FC_STATUS_OUT_OF_MEMORY;
   const float *weight = call->weight, *bias = call->bias;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    float *own_stage = stage + omp_get_thread_num() * stage_floats;
+  /* One thread stays out of OpenMP altogether: libgomp runs even a parallel region whose if()
+   * fails as a team of one, and its loop and region ends each made a futex system call. */
+  if (threads == 1)
+    kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, 0, planes, stage);
+  else {
+#pragma omp parallel num_threads(threads)
+    {
+      float *own_stage = stage + omp_get_thread_num() * stage_floats;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; item++)
-      kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, planes * item / items,
-                                     planes * (item + 1) / items, own_stage);
+      for (int64_t item = 0; item < items; item++)
+        kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, planes * item / items,
+                                       planes * (item + 1) / items, own_stage);
+    }
   }
   fc_scratch_put(stage);
   return FC_STATUS_OK;
