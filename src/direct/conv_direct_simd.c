@@ -10,6 +10,7 @@
  * output channels, chunk of positions) and run in parallel, one GEMM work buffer per thread. */
 #include "direct/conv_direct_simd.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -466,8 +467,8 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
-/* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel reads the
- * input in place, so no padded copy is built. */
+/* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel stages the
+ * input rows itself, so no padded copy is built. */
 static int depthwise3x3(const fc_problem *p) {
   return p->in_per_group == 1 && p->out_per_group == 1 && p->kernel[0] == 1 && p->in[0] == 1 &&
          p->out[0] == 1 && p->pad[0] == 0 && p->kernel[1] == 3 && p->kernel[2] == 3 &&
@@ -475,25 +476,45 @@ static int depthwise3x3(const fc_problem *p) {
          (p->stride[1] == 1 || p->stride[1] == 2);
 }
 
-/* Items are whole (image, channel) planes: the kernel stores partial vectors whole into the
- * plane's later rows. */
+/* Work items are runs of whole (image, channel) planes: the kernel stores partial vectors whole
+ * into the plane's later rows. Each thread stages rows in its own part of one scratch block. Items
+ * are taken dynamically, so a thread the loaded machine starts late leaves its share to the others.
+ */
 static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                       const float *x, float *y) {
   const fc_problem *p = call->problem;
-  float *zero_row = scratch_floats(p->in[2]);
-  if (!zero_row) return FC_STATUS_OUT_OF_MEMORY;
-  memset(zero_row, 0, (size_t)p->in[2] * sizeof(float));
-  const fc_depthwise3x3 shape = {zero_row,  p->in[1],     p->in[2],  p->out[1],
-                                 p->out[2], p->stride[1], p->pad[1], p->pad[2]};
+  const fc_depthwise3x3 shape = {
+      p->in[1],
+      p->in[2],
+      p->out[1],
+      p->out[2],
+      p->stride[1],
+      p->pad[1],
+      p->pad[2],
+      p->in_channels,
+      fc_depthwise3x3_pitch(p->in[2], p->out[2], p->stride[1], p->pad[2])};
   const int64_t planes = p->batch * p->in_channels;
+  const int threads = (int)fc_min(call->num_threads, planes);
+  const int64_t items = threads > 1 ? fc_min(planes, threads * FC_ITEMS_PER_THREAD) : 1;
+  const int64_t stage_floats = FC_DEPTHWISE3X3_STAGE_ROWS * shape.stride * shape.pitch;
+  float *stage = scratch_floats(stage_floats * threads);
+  if (!stage) return FC_STATUS_OUT_OF_MEMORY;
   const float *weight = call->weight, *bias = call->bias;
-#pragma omp parallel for num_threads(call->num_threads) if (call->num_threads > 1) schedule(static)
-  for (int64_t plane = 0; plane < planes; plane++) {
-    const int64_t c = plane % p->in_channels;
-    kernels->conv_depthwise3x3_f32(&shape, x + plane * p->in_volume, weight + c * 9,
-                                   bias ? bias + c : NULL, y + plane * p->out_volume);
+  /* One thread stays out of OpenMP altogether: libgomp runs even a parallel region whose if()
+   * fails as a team of one, and its loop and region ends each made a futex system call. */
+  if (threads == 1)
+    kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, 0, planes, stage);
+  else {
+#pragma omp parallel num_threads(threads)
+    {
+      float *own_stage = stage + omp_get_thread_num() * stage_floats;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; item++)
+        kernels->conv_depthwise3x3_f32(&shape, x, weight, bias, y, planes * item / items,
+                                       planes * (item + 1) / items, own_stage);
+    }
   }
-  fc_scratch_put(zero_row);
+  fc_scratch_put(stage);
   return FC_STATUS_OK;
 }
 
