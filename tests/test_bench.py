@@ -130,3 +130,100 @@ def test_numpy_baseline(layer, taps, monkeypatch):
     assert rel_err(y, ref) < 1e-12
     y32 = _bench.numpy_fn(layer, *_layers.make_inputs(layer))()
     assert y32.dtype == np.float32 and rel_err(y32, ref) < 1e-5
+
+
+# -- --compare and --engines --------------------------------------------------------------------------
+
+
+def test_compare_runs_and_says_which_anchors_it_skipped(tmp_path):
+    out = tmp_path / "compare.json"
+    r = _run("bench", "--compare", "--rounds", "1", "--min-time", "0", "--json", str(out), TINY, timeout=300)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["rounds"] == 1 and data["threads"] == 1
+    row = data["rows"][TINY]
+    assert row["ms"]["fastconv"] > 0
+    for anchor in ("torch", "onnxruntime", "opencv"):
+        # Either it ran (a time, or a reason it cannot run the layer) or it is reported as skipped.
+        ran = anchor in row["ms"] or anchor in row["notes"]
+        assert ran != (anchor in data["skipped"]), anchor
+        if anchor in data["skipped"]:
+            assert f"skipped {anchor}: " in r.stdout
+    if row["ms"].keys() - {"fastconv"}:
+        assert row["ratio"] > 0 and row["anchor_vs_fastconv_max_diff"] < 1e-4
+    assert "fastconv/best" in r.stdout and f"fastconv [1/1] {TINY}" in r.stderr
+
+
+def _measured():
+    """What measure() returns for two layers, with torch and opencv present and onnxruntime missing."""
+    sample = {"shape": [1, 2], "sample": [1.0, -2.0]}
+    off = {"shape": [1, 2], "sample": [1.0, -2.5]}
+    only_2d = {"skip": "cv2.dnn runs 2-D convolutions only"}
+    return {
+        "versions": {"fastconv": "0", "torch": "1", "opencv": "2"},
+        "skipped": {"onnxruntime": "ModuleNotFoundError: No module named 'onnxruntime'"},
+        "records": {
+            "fastconv": {TINY: {"ms": 1.0, **sample}, "c3d.conv3d": {"ms": 8.0, **sample}},
+            "torch": {TINY: {"ms": 4.0, **sample}, "c3d.conv3d": {"ms": 2.0, **off}},
+            "onnxruntime": {},
+            "opencv": {TINY: {"ms": 2.0, **sample}, "c3d.conv3d": only_2d},
+        },
+    }
+
+
+COMPARED = [_layers.BY_NAME[TINY], _layers.BY_NAME["c3d.conv3d"]]
+
+
+def test_compare_table_from_records(monkeypatch):
+    from fastconv import _bench_compare
+
+    measured = _measured()
+    rows = _bench_compare.rows_of(COMPARED, measured)
+    assert rows[TINY]["best_anchor"] == "opencv" and rows[TINY]["ratio"] == 0.5
+    assert rows["c3d.conv3d"]["best_anchor"] == "torch" and rows["c3d.conv3d"]["ratio"] == 4.0
+    assert rows["c3d.conv3d"]["anchor_vs_fastconv_max_diff"] == 0.25
+    assert rows["c3d.conv3d"]["notes"] == {"opencv": "cv2.dnn runs 2-D convolutions only"}
+    text = "\n".join(_bench_compare.format_table(rows, measured, 1))
+    assert "onnxruntime ms" not in text and "skipped onnxruntime: ModuleNotFoundError" in text
+    geomean_line = next(line for line in text.splitlines() if line.startswith("geomean"))
+    assert geomean_line.split()[-1] == "1.41x"  # sqrt(0.5 * 4)
+    assert "n/a: opencv on c3d.conv3d" in text
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    assert "matplotlib is not installed" in _bench_compare.plot(rows, "unused.png", 1)
+
+
+def test_compare_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastconv import _bench_compare
+
+    path = tmp_path / "ratios.png"
+    assert _bench_compare.plot(_bench_compare.rows_of(COMPARED, _measured()), str(path), 1) is None
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_anchor_worker_does_not_need_fastconv():
+    from fastconv import _bench_anchor
+
+    # fastconv made unimportable, as in an anchor's interpreter; the worker runs by path.
+    boot = (
+        "import runpy, sys; sys.modules['fastconv'] = None; "
+        f"sys.argv = ['worker', '--impl', 'torch', '--min-time', '0', {TINY!r}]; "
+        f"runpy.run_path({_bench_anchor.__file__!r}, run_name='__main__')"
+    )
+    r = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first, *rest = [json.loads(line) for line in r.stdout.splitlines()]
+    assert first["impl"] == "torch" and ("version" in first or "unavailable" in first)
+    if "version" in first:
+        assert rest[0]["layer"] == TINY and rest[0]["ms"] > 0 and rest[0]["shape"] == [1, 960, 7, 7]
+
+
+def test_engines_table():
+    r = _run("bench", "--engines", "--min-time", "0", TINY, "resnet50.l3.1x1", timeout=120)
+    assert r.returncode == 0, r.stderr
+    header = next(line for line in r.stdout.splitlines() if line.startswith("layer"))
+    assert "auto ms" in header and "direct ms" in header and "auto/best" in header
+    for name in (TINY, "resnet50.l3.1x1"):
+        row = next(line for line in r.stdout.splitlines() if line.startswith(name)).split()
+        assert row[-1].endswith("x") and float(row[-1][:-1]) > 0
+    assert "geomean auto/best" in r.stdout and "worst" in r.stdout

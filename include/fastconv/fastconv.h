@@ -97,6 +97,19 @@ fc_status fc_plan_create_borrowed(const fc_conv_params *params, const void *weig
 fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
                             int num_threads);
 
+/* Why fc_plan_choose picks its engine: the cost model's rule that fired, as a sentence (static
+ * storage; never NULL). */
+const char *fc_plan_explain(const fc_plan *plan, const fc_input_geometry *geometry,
+                            int num_threads);
+
+/* fc_plan_execute, but running `engine` (one the plan holds: for an AUTO plan, any engine that can
+ * run the layer) instead of choosing; FC_ALGORITHM_AUTO chooses. For measured selection, which
+ * times the engines of one plan. An AUTO plan still runs direct instead of Winograd on an input
+ * holding Inf or NaN. FC_STATUS_UNSUPPORTED when the plan does not hold `engine`. */
+fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine,
+                                 const fc_input_geometry *geometry, const void *input,
+                                 void *output, int num_threads, fc_algorithm *used);
+
 /* The plan's heap footprint in bytes (weights, packed copies, bias). */
 int64_t fc_plan_memory(const fc_plan *plan);
 

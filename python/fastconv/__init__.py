@@ -1,9 +1,10 @@
 """fastconv: fast convolution on the CPU for numpy arrays.
 
 conv1d/2d/3d and conv_transpose1d/2d/3d follow torch.nn.functional's names, argument order and
-weight shapes; ``Convolution`` is a reusable plan that holds its weights. correlate/convolve and
-correlate2d/convolve2d are scipy.signal-compatible; ``kernels`` holds classic filters and
-``shapes`` the layer arithmetic.
+weight shapes; ``Convolution`` is a reusable plan that holds its weights (with ``tune=True`` it
+measures which engine is fastest; ``save_tuning`` / ``load_tuning`` keep those choices).
+correlate/convolve and correlate2d/convolve2d are scipy.signal-compatible; ``kernels`` holds
+classic filters and ``shapes`` the layer arithmetic.
 """
 
 from . import kernels, shapes
@@ -18,6 +19,7 @@ from ._api import (
 )
 from ._config import load_blas as _load_blas
 from ._config import show_config
+from ._tuning import clear_tuning, load_tuning, save_tuning
 from .signal import convolve, convolve2d, correlate, correlate2d
 
 __version__ = "0.1.0"
@@ -33,6 +35,9 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "show_config",
+    "save_tuning",
+    "load_tuning",
+    "clear_tuning",
     "correlate",
     "convolve",
     "correlate2d",

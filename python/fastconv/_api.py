@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _arguments as A
-from . import _core
+from . import _core, _tuning
 
 _WEIGHT_AXES = {1: "kW", 2: "kH, kW", 3: "kD, kH, kW"}
+
+
+class _Decision(NamedTuple):
+    """How one call picked its engine, for explain()."""
+
+    geometry: tuple  # (batch, in_size, pad_begin, pad_end, num_threads), as the C plan takes them
+    engine: str  # what the C plan was asked to run: an engine, or "auto" (its cost model)
+    choice: _tuning.Choice | None  # the measured choice behind engine
+    used: str | None  # the engine that ran; None when explaining an input without running it
+
+
+def _restore(weight, bias, options):
+    """Unpickles a Convolution: a new plan from the weights and options (machine state is rebuilt)."""
+    return Convolution(weight, bias, **options)
 
 
 class Convolution:
@@ -18,6 +34,21 @@ class Convolution:
 
     Arguments are those of ``conv1d/2d/3d`` (or of ``conv_transpose*d`` with ``transposed=True``);
     the number of spatial dimensions is ``weight.ndim - 2``.
+
+    With ``algorithm="auto"`` the engine is picked per call: a measured choice for the layer and the
+    input's geometry (batch, spatial size, padding, thread count) when this process has one, else the
+    cost model. ``tune=True`` measures: the first call of each input geometry times every engine that
+    can run the layer and keeps the fastest for every auto plan of the layer in this process
+    (``fastconv.save_tuning`` / ``load_tuning`` keep the choices across processes). ``tune`` may also
+    list the engines to time, e.g. ``tune=["direct", "winograd"]``: the only way an opt-in engine is
+    measured. ``plan.algorithm`` is the engine of the latest call and ``plan.explain()`` says why.
+
+    Threads: the plan is immutable once made, so several Python threads may call it at once and get
+    the results of the same calls made one after another; measurements are serialised by a lock.
+    ``plan.algorithm`` and ``explain()`` describe the latest call of any thread.
+
+    Pickling keeps the weights, bias and options; the packed weights and measured choices belong to
+    the process and are rebuilt (or measured again) where the plan is unpickled.
     """
 
     def __init__(
@@ -36,6 +67,7 @@ class Convolution:
         algorithm="auto",
         num_threads=None,
         spatial_dims=None,
+        tune=False,
         _name="Convolution",
         _borrow=False,
     ):
@@ -106,12 +138,81 @@ class Convolution:
                 raise ValueError(
                     f"{fn}: algorithm={self.requested_algorithm!r} cannot run this layer: {reason}"
                 )
+        self._candidates = self._tune_candidates(tune)
         self.weight = np.ascontiguousarray(weight)
         self.bias = None if bias is None else np.ascontiguousarray(bias)
         # The functional API's one-shot plans borrow the arrays: the call returns before the caller
-        # can change them, and a copy would cost as much as a small layer.
+        # can change them, and a copy would cost as much as a small layer. They prepare an engine
+        # for each call, so the measured choices (made with prepared engines) are not theirs.
+        self._borrowed = bool(_borrow)
         self._plan = _core.Plan(self._layer, self.weight, self.bias, self.requested_algorithm, _borrow)
+        self._layer_key = _tuning.layer_key(self._layer)
         self.algorithm = self.requested_algorithm
+        self._last: _Decision | None = None
+        self._geometry = {}  # (input shape, dtype) -> what __call__ derived from them
+        self._options = {
+            "stride": self.stride,
+            "padding": self._padding[1] if self._padding[0] == "pairs" else self._padding[0],
+            "dilation": self.dilation,
+            "groups": self.groups,
+            "transposed": self.transposed,
+            "output_padding": self.output_padding,
+            "padding_mode": self.padding_mode,
+            "layout": self.layout,
+            "algorithm": self.requested_algorithm,
+            "num_threads": self.num_threads,
+            "spatial_dims": nd,
+            "tune": tune if isinstance(tune, bool) else list(self._candidates),
+            "_name": fn,
+        }
+
+    @functools.cached_property
+    def _engines(self) -> list:
+        """The engines that can run the layer (computed on first use: one-shot plans never ask)."""
+        return [a for a in A.ALGORITHMS if a != "auto" and not _core.unsupported_reason(self._layer, a)]
+
+    def _tune_candidates(self, tune) -> tuple:
+        """The engines tuning times: those that can run the layer, less the opt-in ones, or those listed."""
+        fn = self._name
+        if tune is False:
+            return ()
+        if self.requested_algorithm != "auto":
+            raise ValueError(
+                f"{fn}: tune={tune!r} measures which engine to run, so it needs algorithm='auto', "
+                f"but got algorithm={self.requested_algorithm!r}"
+            )
+        if tune is True:
+            return tuple(a for a in self._engines if a not in _tuning.OPT_IN)
+        if isinstance(tune, (str, bytes)) or not hasattr(tune, "__iter__"):
+            raise TypeError(f"{fn}: tune must be True, False or a list of engine names, but got {tune!r}")
+        names = tuple(tune)
+        for name in names:
+            if name not in A.ALGORITHMS or name == "auto":
+                engines = [a for a in A.ALGORITHMS if a != "auto"]
+                raise ValueError(f"{fn}: tune lists {name!r}, which is not one of the engines {engines}")
+            if name not in self._engines:
+                reason = _core.unsupported_reason(self._layer, name)
+                raise ValueError(f"{fn}: tune lists {name!r}, which cannot run this layer: {reason}")
+        if not names:
+            raise ValueError(f"{fn}: tune lists no engine; give at least one, or tune=True for all")
+        return names
+
+    @property
+    def tune(self) -> bool:
+        return bool(self._candidates)
+
+    def __reduce__(self):
+        return _restore, (self.weight, self.bias, self._options)
+
+    def _bound_to(self, weight, bias):
+        """A borrowed plan with this one's checked arguments on other arrays of the same shapes and
+        dtypes (the functional API's repeated calls)."""
+        plan = object.__new__(Convolution)
+        plan.__dict__.update(self.__dict__)
+        plan.weight = np.ascontiguousarray(weight)
+        plan.bias = None if bias is None else np.ascontiguousarray(bias)
+        plan._plan = _core.Plan(plan._layer, plan.weight, plan.bias, plan.requested_algorithm, True)
+        return plan
 
     def _to3(self, values, neutral):
         return (neutral,) * (3 - len(values)) + tuple(values)
@@ -213,10 +314,95 @@ class Convolution:
         return x, unbatched, tuple(spatial), channel_axis
 
     def choose(self, x) -> str:
-        """The engine ``plan(x)`` would run."""
-        x, _, spatial, channel_axis = self._prepare(x, self._name)
+        """The engine ``plan(x)`` would run on finite input (without measuring)."""
+        geometry = self._geometry_of(x)
+        engine, _ = self._decide(geometry)
+        return engine if engine != "auto" else self._plan.choose(*geometry)
+
+    def _geometry_of(self, x):
+        """The C plan's view of a call on x: (batch, in_size, pad_begin, pad_end, num_threads)."""
+        x, _, spatial, _ = self._prepare(x, self._name)
         pairs = self._pairs(spatial)
-        return self._plan.choose(x.shape[0], self._to3(spatial, 1), *self._pads(pairs), self._threads())
+        if self.padding_mode != "zeros":  # the call pads the input itself
+            spatial = tuple(s + b + e for s, (b, e) in zip(spatial, pairs, strict=True))
+            pairs = ((0, 0),) * self.spatial_dims
+        return (x.shape[0], self._to3(spatial, 1), *self._pads(pairs), self._threads())
+
+    def _decide(self, geometry, x=None, result=None):
+        """(engine for the C plan, the measured choice behind it): "auto" leaves it to the cost model.
+        Given x and result, a tuning plan measures a geometry it has no choice for."""
+        if self.requested_algorithm != "auto" or self._borrowed:
+            return "auto", None
+        if not self._candidates and not _tuning.has_choices():  # the usual case costs no key
+            return "auto", None
+        k = _tuning.key(self._layer_key, *geometry)
+        choice = _tuning.lookup(k)
+        if choice is None and self._candidates and x is not None:
+            # Timed on standard normal data: the caller's may hold Inf (Winograd falls back to
+            # direct) or subnormals (slow on every engine), which say nothing of the engines' speed.
+            rng = np.random.default_rng(0)
+            data = rng.standard_normal(x.shape).astype(x.dtype)
+            scratch = np.empty_like(result)
+            runs = {
+                engine: (lambda e=engine: self._plan.execute(data, scratch, *geometry, e))
+                for engine in self._candidates
+            }
+            choice = _tuning.measure(k, runs)
+        if choice is None or choice.algorithm not in self._engines:
+            return "auto", None
+        return choice.algorithm, choice
+
+    def explain(self, x=None) -> str:
+        """What the latest call ran and why; given x, what ``plan(x)`` would run (without measuring)."""
+        if x is not None:
+            geometry = self._geometry_of(x)
+            decision = _Decision(geometry, *self._decide(geometry), None)
+        elif self._last is None:
+            how = (
+                f"forced by request (algorithm={self.requested_algorithm!r})"
+                if self.requested_algorithm != "auto"
+                else "measured on the first call of each input geometry (tune)"
+                if self._candidates
+                else "a measured choice from this process's tuning, else the cost model"
+            )
+            return f"{self!r}: no call yet. The engine will be {how}; explain(x) tells for an input x."
+        else:
+            decision = self._last
+        return self._explanation(decision)
+
+    def _explanation(self, decision: _Decision) -> str:
+        batch, in3, _, _, threads = decision.geometry
+        threads = _tuning.threads_of(threads)
+        spatial = tuple(in3[3 - self.spatial_dims :])
+        intended = decision.engine if decision.engine != "auto" else self._plan.choose(*decision.geometry)
+        verb = "ran" if decision.used else "would run"
+        lines = [
+            f"{verb} {decision.used or intended} on batch {batch}, input size {spatial}, "
+            f"{threads} thread{'s' if threads > 1 else ''}, {self.dtype}, {self.layout}, "
+            f"ISA {_tuning.selected_isa()}."
+        ]
+        choice = decision.choice
+        if self.requested_algorithm != "auto":
+            lines.append(f"Why: forced by request (algorithm={self.requested_algorithm!r}).")
+        elif choice is not None and choice.times:
+            ranked = sorted(choice.times.items(), key=lambda item: item[1])
+            times = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in ranked)
+            lines.append(f"Why: measured fastest ({choice.origin}): {times}.")
+        elif choice is not None:
+            lines.append(f"Why: {choice.origin}.")
+        else:
+            lines.append(f"Why: cost model: {self._plan.explain(*decision.geometry)}.")
+            if self._candidates and decision.used is None:
+                lines.append("(tune=True: the first call of this geometry measures the engines instead.)")
+        if decision.used and decision.used != intended:
+            cause = (
+                "the input holds Inf or NaN, which Winograd's transforms can turn into NaN where "
+                "direct stays finite"
+                if intended.startswith("winograd")
+                else "the C library changed it"
+            )
+            lines.append(f"Fallback: {intended} was chosen, but {cause}: {decision.used} ran instead.")
+        return "\n".join(lines)
 
     def _pairs(self, spatial):
         return A.resolve_padding(
@@ -238,6 +424,12 @@ class Convolution:
 
     def __call__(self, x, *, out=None, output_size=None, num_threads=None, _fn=None):
         fn = _fn or self._name
+        # An input of a shape and dtype seen before passes the same checks to the same geometry.
+        key = (x.shape, x.dtype) if type(x) is np.ndarray and out is None and output_size is None else None
+        geometry = self._geometry.get(key) if key else None
+        if geometry is not None:
+            threads = self._threads(A.num_threads(num_threads, fn))
+            return self._execute(x[np.newaxis] if geometry[0] else x, geometry, threads, None)
         x, unbatched, spatial, channel_axis = self._prepare(x, fn)
         given = x
         threads = self._threads(A.num_threads(num_threads, fn))
@@ -258,7 +450,7 @@ class Convolution:
                 _name=fn,
             )
             result = plan(x[0] if unbatched else x, out=out, num_threads=threads or None, _fn=fn)
-            self.algorithm = plan.algorithm
+            self.algorithm, self._last = plan.algorithm, plan._last
             return result
         if self.padding_mode != "zeros":
             x = A.pad_input(x, pairs, self.padding_mode, channel_axis, fn)
@@ -275,15 +467,26 @@ class Convolution:
             A.check_out(
                 out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn
             )
-            result = out.reshape(shape)
-        else:
-            result = np.empty(shape, dtype=self.dtype)
+        geometry = (unbatched, shape, self._to3(spatial, 1), *self._pads(pairs))
+        if key and self.padding_mode == "zeros":
+            if len(self._geometry) >= _GEOMETRIES_KEPT:
+                self._geometry.clear()
+            self._geometry[key] = geometry
+        return self._execute(x, geometry, threads, out)
+
+    def _execute(self, x, geometry, threads, out):
+        """Runs the plan on the batched input x; returns out, or the new result."""
+        unbatched, shape, in3, pb, pe = geometry
+        result = np.empty(shape, dtype=self.dtype) if out is None else out.reshape(shape)
         x = np.ascontiguousarray(x)
-        in3, (pb, pe) = self._to3(spatial, 1), self._pads(pairs)
+        geometry = (shape[0], in3, pb, pe, threads)
         if result.size:
-            self.algorithm = self._plan.execute(x, result, batch, in3, pb, pe, threads)
+            engine, choice = self._decide(geometry, x, result)
+            used = self._plan.execute(x, result, *geometry, engine)
         else:
-            self.algorithm = self._plan.choose(batch, in3, pb, pe, threads)
+            engine, choice = "auto", None
+            used = self._plan.choose(*geometry)
+        self.algorithm, self._last = used, _Decision(geometry, engine, choice, used)
         if out is not None:
             return out
         return result[0] if unbatched else result
@@ -310,6 +513,43 @@ class Convolution:
         )
 
 
+# Checked functional-call settings -> a Convolution without arrays (see _functional_plan), and how
+# many of each cache are kept before they are emptied.
+_CHECKED_SETTINGS: dict = {}
+_SETTINGS_KEPT = 256
+_GEOMETRIES_KEPT = 64
+
+
+def _plain(value) -> bool:
+    """Exact ints, strings, None and tuples of them: values that compare equal only when every
+    check treats them alike (1, 1.0, True and np.int64(1) are all equal, but not all accepted)."""
+    kind = type(value)
+    return kind is int or kind is str or value is None or (kind is tuple and all(map(_plain, value)))
+
+
+def _functional_plan(settings, weight, bias, make):
+    """The borrowed plan of one functional call. Checking the settings costs more than a small
+    layer's arithmetic, and calls that repeat them with plain values and arrays of the same types,
+    shapes and dtypes pass the same checks: the first such call's checked plan is kept without its
+    arrays, and later calls bind theirs to a copy of it."""
+    key = None
+    if type(weight) is np.ndarray and (bias is None or type(bias) is np.ndarray) and _plain(settings):
+        arrays = (weight.shape, weight.dtype) + (() if bias is None else (bias.shape, bias.dtype))
+        key = settings + arrays
+        checked = _CHECKED_SETTINGS.get(key)
+        if checked is not None:
+            return checked._bound_to(weight, bias)
+    plan = make()
+    if key is not None:
+        if len(_CHECKED_SETTINGS) >= _SETTINGS_KEPT:
+            _CHECKED_SETTINGS.clear()
+        checked = object.__new__(Convolution)
+        checked.__dict__.update(plan.__dict__)
+        checked.weight = checked.bias = checked._plan = None  # the caller's arrays are not kept
+        _CHECKED_SETTINGS[key] = checked
+    return plan
+
+
 def _convolution(
     nd,
     name,
@@ -326,20 +566,26 @@ def _convolution(
     out,
     num_threads,
 ):
-    plan = Convolution(
+    settings = (nd, name, stride, padding, dilation, groups, padding_mode, layout, algorithm, num_threads)
+    plan = _functional_plan(
+        settings,
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=nd,
-        _name=name,
-        _borrow=True,
+        lambda: Convolution(
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=name,
+            _borrow=True,
+        ),
     )
     return plan(input, out=out)
 
@@ -362,22 +608,28 @@ def _transposed(
     out,
     num_threads,
 ):
-    plan = Convolution(
+    settings = (nd, name, stride, padding, output_padding, groups, dilation, padding_mode, layout, algorithm)
+    plan = _functional_plan(
+        settings + (num_threads, "transposed"),
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        transposed=True,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=nd,
-        _name=name,
-        _borrow=True,
+        lambda: Convolution(
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            transposed=True,
+            output_padding=output_padding,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=name,
+            _borrow=True,
+        ),
     )
     return plan(input, out=out, output_size=output_size)
 

@@ -22,7 +22,6 @@ import contextlib
 import fnmatch
 import json
 import math
-import statistics
 import sys
 import time
 
@@ -30,31 +29,17 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fastconv import _layers
+from fastconv._bench_anchor import MIN_CALLS, timeit
 from fastconv._layers import BY_NAME, LAYERS, QUICK, Layer, flops, make_inputs
 
 DEFAULT_MIN_TIME = 0.4  # seconds of timed calls per layer and implementation, as ../shared/bench/run.py
 QUICK_MIN_TIME = 0.2
-MIN_CALLS = 5
-MAX_CALLS = 500
 # Above this many elements in the patch matrix (N * C_in * output positions * taps) the numpy baseline of
 # a dense layer loops over kernel taps instead of materialising every window (image.1ch.k15: 1.9 GB).
 WINDOW_LIMIT = 1 << 25
 
 
 # -- timing -------------------------------------------------------------------------------------------
-
-
-def timeit(fn, min_time: float, warmup: bool = True) -> tuple[float, int]:
-    """(median seconds of one call, calls timed): at least MIN_CALLS calls, more until min_time has passed."""
-    if warmup:
-        fn()
-    times = []
-    t_end = time.perf_counter() + min_time
-    while len(times) < MIN_CALLS or (time.perf_counter() < t_end and len(times) < MAX_CALLS):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), len(times)
 
 
 def blas_limits(threads: int | None):
@@ -80,12 +65,18 @@ def _options(layer: Layer) -> dict:
     }
 
 
-def fastconv_plan(layer: Layer, w, algorithm: str = "auto", threads: int | None = None):
+def fastconv_plan(layer: Layer, w, algorithm: str = "auto", threads: int | None = None, tune: bool = False):
     """The layer as a fastconv plan: weights prepared once, as an application runs a model."""
     import fastconv
 
     return fastconv.Convolution(
-        w, None, transposed=layer.transposed, algorithm=algorithm, num_threads=threads, **_options(layer)
+        w,
+        None,
+        transposed=layer.transposed,
+        algorithm=algorithm,
+        num_threads=threads,
+        tune=tune,
+        **_options(layer),
     )
 
 
@@ -296,6 +287,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--list", action="store_true", help="list the suite's layers and exit")
     parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="time fastconv against torch, onnxruntime and opencv (those installed), each in its own "
+        "process, and print fastconv's time over the best anchor's",
+    )
+    parser.add_argument(
+        "--anchor-python",
+        metavar="PATH",
+        help="with --compare: the Python that runs the anchors (it needs numpy, not fastconv; "
+        "default: this one)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=2,
+        metavar="R",
+        help="with --compare: runs of every implementation, in alternating order (default 2)",
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE", help="with --compare: a PNG bar chart of the ratios (needs matplotlib)"
+    )
+    parser.add_argument(
+        "--engines",
+        action="store_true",
+        help="time algorithm='auto' against every engine forced by hand, in one process: auto / best forced",
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="with --engines: auto plans made with tune=True (measured choice)"
+    )
+    parser.add_argument(
         "layers",
         nargs="*",
         metavar="LAYER",
@@ -329,6 +350,17 @@ def _list(out) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(sys.stdout)
+    if args.compare and args.engines:
+        print("python -m fastconv bench: error: --compare and --engines are separate runs", file=sys.stderr)
+        return 2
+    if args.compare:
+        from fastconv import _bench_compare
+
+        return _bench_compare.run(args)
+    if args.engines:
+        from fastconv import _bench_engines
+
+        return _bench_engines.run(args)
     try:
         layers = select_layers(args.layers, args.quick)
     except ValueError as exc:

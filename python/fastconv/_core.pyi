@@ -38,6 +38,14 @@ class Plan:
         pad_end: tuple[int, int, int],
         num_threads: int,
     ) -> str: ...
+    def explain(
+        self,
+        batch: int,
+        in_size: tuple[int, int, int],
+        pad_begin: tuple[int, int, int],
+        pad_end: tuple[int, int, int],
+        num_threads: int,
+    ) -> str: ...
     def execute(
         self,
         x: np.ndarray,
@@ -47,4 +55,5 @@ class Plan:
         pad_begin: tuple[int, int, int],
         pad_end: tuple[int, int, int],
         num_threads: int,
+        engine: str = "auto",
     ) -> str: ...

@@ -49,6 +49,11 @@ cdef extern from "fastconv/fastconv.h" nogil:
                               const void *input, void *output, int num_threads, fc_algorithm *used)
     fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
                                 int num_threads)
+    fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine,
+                                     const fc_input_geometry *geometry, const void *input,
+                                     void *output, int num_threads, fc_algorithm *used)
+    const char *fc_plan_explain(const fc_plan *plan, const fc_input_geometry *geometry,
+                                int num_threads)
     int64_t fc_plan_memory(const fc_plan *plan)
     void fc_plan_destroy(fc_plan *plan)
     const char *fc_algorithm_unsupported_reason(const fc_conv_params *params,
@@ -194,12 +199,18 @@ cdef class Plan:
         cdef fc_input_geometry g = _geometry(batch, in_size, pad_begin, pad_end)
         return fc_algorithm_name(fc_plan_choose(self.ptr, &g, num_threads)).decode()
 
+    def explain(self, int64_t batch, tuple in_size, tuple pad_begin, tuple pad_end, int num_threads):
+        """The cost model's rule behind choose(), as a sentence."""
+        cdef fc_input_geometry g = _geometry(batch, in_size, pad_begin, pad_end)
+        return fc_plan_explain(self.ptr, &g, num_threads).decode()
+
     @property
     def memory(self):
         return fc_plan_memory(self.ptr)
 
     def execute(self, cnp.ndarray x, cnp.ndarray out, int64_t batch, tuple in_size, tuple pad_begin,
-                tuple pad_end, int num_threads):
+                tuple pad_end, int num_threads, str engine="auto"):
+        """Runs the plan; engine: one of the plan's engines to run instead of choosing (tuning)."""
         cdef fc_input_geometry g = _geometry(batch, in_size, pad_begin, pad_end)
         cdef int64_t out_size[3]
         _raise(fc_output_size(&self.params, &g, out_size), "computing the output size")
@@ -213,7 +224,8 @@ cdef class Plan:
         cdef void *out_ptr = cnp.PyArray_DATA(out)
         cdef fc_status status
         cdef fc_algorithm used = <fc_algorithm>0
+        cdef fc_algorithm wanted = <fc_algorithm>ALGORITHMS[engine]
         with nogil:
-            status = fc_plan_execute(self.ptr, &g, x_ptr, out_ptr, num_threads, &used)
+            status = fc_plan_execute_engine(self.ptr, wanted, &g, x_ptr, out_ptr, num_threads, &used)
         _raise(status, "executing the convolution")
         return fc_algorithm_name(used).decode()

@@ -19,8 +19,10 @@ typedef struct fc_engine {
   fc_algorithm algorithm;
   /* NULL when the engine can run the layer, else why not. */
   const char *(*unsupported_reason)(const fc_conv_params *params);
-  /* Optional: packs the weights once per plan; reports the bytes it holds. */
-  fc_status (*prepare)(const fc_conv_params *params, const void *weight, void **state,
+  /* Optional: packs the weights once per plan; reports the bytes it holds. one_shot: the plan
+   * serves a single execution (the functional API), so an engine may leave the packing to the
+   * execution, fused with its use. */
+  fc_status (*prepare)(const fc_conv_params *params, const void *weight, int one_shot, void **state,
                        int64_t *bytes);
   fc_status (*execute)(const fc_engine_call *call);
   /* Set when execute() also runs with no state: a one-shot plan then skips prepare(), and the

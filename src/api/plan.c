@@ -63,7 +63,7 @@ static fc_status add_engine(fc_plan *plan, const fc_engine *engine, int prepare_
   void *state = NULL;
   int64_t bytes = 0;
   if (engine->prepare && prepare_now) {
-    fc_status status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    fc_status status = engine->prepare(&plan->params, plan->weight, plan->borrowed, &state, &bytes);
     if (status != FC_STATUS_OK) return status;
   }
   plan->engines[plan->engine_count] = engine;
@@ -147,9 +147,9 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
 }
 
 /* The cost model of auto selection, from the layer suite measured at one thread on AVX2:
- * - float32 with a SIMD ISA: the direct engine wins everywhere (1.1x to 20x over im2col + BLAS)
- *   except on tiny maps with very deep reductions, where OpenBLAS's packing pays
- *   (resnet50.l4.3x3: 49 positions, K = 4608, 0.8x); it ties on l3.1x1 and the transposed layer.
+ * - float32 with a SIMD ISA: the direct engine wins everywhere (1.1x to 20x over im2col + BLAS;
+ *   resnet50.l4.3x3, 49 positions and K = 4608, once im2col's: 3.6 against 4.2-4.4 ms since the
+ *   dense kernel); it ties on l3.1x1 and the transposed layer.
  * - otherwise (float64, or no SIMD ISA): a GEMM wins once each output reduces over enough inputs
  *   to amortise the column copy; thin reductions (depthwise, tiny groups) stay direct. */
 /* Winograd pays where its 2.25x fewer multiplies outweigh the transforms: enough channels for the
@@ -166,30 +166,77 @@ static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   return !plan->borrowed || tiles >= 16;
 }
 
-static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_threads) {
+/* `why` receives the rule that fired, as a sentence (fc_plan_explain). */
+static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_threads,
+                           const char **why) {
   (void)num_threads;
-  if (plan->requested != FC_ALGORITHM_AUTO) return plan->requested;
-  if (p->in_per_group == 0) return FC_ALGORITHM_DIRECT;
+  if (plan->requested != FC_ALGORITHM_AUTO) {
+    *why = "forced by request";
+    return plan->requested;
+  }
+  if (p->in_per_group == 0) {
+    *why = "the layer has no input channels: the output is the bias alone, which direct writes";
+    return FC_ALGORITHM_DIRECT;
+  }
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
-  if (winograd_pays(plan, p)) return FC_ALGORITHM_WINOGRAD;
-  if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected())
-    return blas && !p->transposed && p->out_volume <= 64 && reduction >= 2048 ? FC_ALGORITHM_IM2COL
-                                                                              : FC_ALGORITHM_DIRECT;
-  if (blas && reduction >= 16 && p->out_per_group >= 4) return FC_ALGORITHM_IM2COL;
+  if (winograd_pays(plan, p)) {
+    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 128 "
+                            "tiles to amortise transforming the weights for this one call"
+                          : "Winograd: >= 16 input and output channels per group, and the plan "
+                            "transformed the weights once";
+    return FC_ALGORITHM_WINOGRAD;
+  }
+  if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected()) {
+    *why =
+        "float32 with SIMD kernels: the direct engine's kernels beat im2col + BLAS on every shape";
+    return FC_ALGORITHM_DIRECT;
+  }
+  if (blas && reduction >= 16 && p->out_per_group >= 4) {
+    *why =
+        "float64 or no SIMD kernels, and a reduction (>= 16 per output, >= 4 outputs per group) "
+        "that amortises im2col's column copy";
+    return FC_ALGORITHM_IM2COL;
+  }
+  *why = blas ? "float64 or no SIMD kernels, and a reduction too thin for im2col's column copy"
+              : "float64 or no SIMD kernels, and no BLAS for im2col";
   return FC_ALGORITHM_DIRECT;
+}
+
+static const char *explained(const fc_plan *plan, const fc_input_geometry *geometry,
+                             int num_threads, fc_algorithm *chosen) {
+  fc_problem problem;
+  if (!plan || !geometry || fc_problem_make(&plan->params, geometry, &problem) != FC_STATUS_OK) {
+    *chosen = plan ? plan->requested : FC_ALGORITHM_AUTO;
+    return "the plan or the input geometry is invalid";
+  }
+  const char *why = NULL;
+  *chosen = choose(plan, &problem, fc_threads_resolve(num_threads), &why);
+  return why;
 }
 
 fc_algorithm fc_plan_choose(const fc_plan *plan, const fc_input_geometry *geometry,
                             int num_threads) {
-  fc_problem problem;
-  if (!plan || !geometry || fc_problem_make(&plan->params, geometry, &problem) != FC_STATUS_OK)
-    return plan ? plan->requested : FC_ALGORITHM_AUTO;
-  return choose(plan, &problem, fc_threads_resolve(num_threads));
+  fc_algorithm chosen;
+  explained(plan, geometry, num_threads, &chosen);
+  return chosen;
+}
+
+const char *fc_plan_explain(const fc_plan *plan, const fc_input_geometry *geometry,
+                            int num_threads) {
+  fc_algorithm chosen;
+  return explained(plan, geometry, num_threads, &chosen);
 }
 
 fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry, const void *input,
                           void *output, int num_threads, fc_algorithm *used) {
+  return fc_plan_execute_engine(plan, FC_ALGORITHM_AUTO, geometry, input, output, num_threads,
+                                used);
+}
+
+fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine_wanted,
+                                 const fc_input_geometry *geometry, const void *input, void *output,
+                                 int num_threads, fc_algorithm *used) {
   if (!plan || !geometry) return FC_STATUS_INVALID_ARGUMENT;
   fc_problem problem;
   fc_status status = fc_problem_make(&plan->params, geometry, &problem);
@@ -197,9 +244,12 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
   if (problem.batch == 0 || problem.out_channels == 0) return FC_STATUS_OK;
   if (!output || (!input && problem.in_channels > 0)) return FC_STATUS_INVALID_ARGUMENT;
   num_threads = fc_threads_for_work(fc_threads_resolve(num_threads), fc_problem_flops(&problem));
+  const char *why;
   /* Layers with no input channels are the bias alone, which the direct engine writes. */
-  fc_algorithm algorithm =
-      problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT : choose(plan, &problem, num_threads);
+  fc_algorithm algorithm = problem.in_per_group == 0 ? FC_ALGORITHM_DIRECT
+                           : engine_wanted != FC_ALGORITHM_AUTO
+                               ? engine_wanted
+                               : choose(plan, &problem, num_threads, &why);
   /* An Inf in an input tile can make Winograd give NaN where direct is finite: auto must not
    * change which outputs are non-finite. */
   if (algorithm == FC_ALGORITHM_WINOGRAD && plan->requested == FC_ALGORITHM_AUTO &&
@@ -216,7 +266,7 @@ fc_status fc_plan_execute(const fc_plan *plan, const fc_input_geometry *geometry
     /* A one-shot plan's engine prepared for this call only. */
     void *state = NULL;
     int64_t bytes = 0;
-    status = engine->prepare(&plan->params, plan->weight, &state, &bytes);
+    status = engine->prepare(&plan->params, plan->weight, 1, &state, &bytes);
     if (status != FC_STATUS_OK) return status;
     call.state = state;
     status = engine->execute(&call);

@@ -7,8 +7,8 @@
 
 /* Packs the weights for the selected ISA's GEMM; leaves *state NULL where the GEMM will not run
  * (no ISA selected, float64, layers for the row or depthwise kernels). */
-fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, void **state,
-                                 int64_t *bytes);
+fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, int one_shot,
+                                 void **state, int64_t *bytes);
 void fc_direct_simd_release(void *state);
 /* Whether the SIMD path beats the portable one on this problem. */
 int fc_direct_simd_wanted(const fc_problem *p);

@@ -4,16 +4,19 @@
 #include "simd/simd.h"
 
 extern const fc_gemm_ops FC_SYM(fc_gemm_f32_ops);
+extern const fc_dense_ops FC_SYM(fc_dense_f32_ops);
 void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n,
                                       size_t nrp, float *dst);
 void FC_SYM(fc_conv_rows_f32)(const fc_conv_rows *rows);
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
-                                      const float *weight9, const float *bias, float *y);
+                                      const float *weight, const float *bias, float *y,
+                                      int64_t first_plane, int64_t end_plane, float *stage);
 extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
 
 const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .isa = FC_STR_ISA,
     .gemm_f32 = &FC_SYM(fc_gemm_f32_ops),
+    .dense_f32 = &FC_SYM(fc_dense_f32_ops),
     .pack_patches_f32 = FC_SYM(fc_conv_pack_patches_f32),
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),

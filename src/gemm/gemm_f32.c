@@ -1,10 +1,12 @@
 /* Packed fp32 GEMM for one ISA: micro-kernels, packing and the cache-blocked driver (gemm.h).
  * Compiled once per ISA with its flags; every symbol carries the ISA suffix (simd.h).
  *
- * Register tiles (per K step: NV vector loads of B, MR broadcasts of A, MR*NV FMAs):
- *   AVX2 (16 ymm):    6x16 (12 accumulators + 2 B + 1 broadcast), 6x8 for the last columns
- *   AVX-512 (32 zmm): 14x32 (28 + 2 + 1), 14x16 for the last columns
- *   NEON (32 q):      8x12 (24 + 3 + 1), 8x4 for the last columns
+ * Register tiles (per K step: NV vector loads of B, MR broadcasts of A, MR*NV FMAs), and the wide
+ * tile of fewer rows:
+ *   AVX2 (16 ymm):    6x16 (12 accumulators + 2 B + 1 broadcast), 6x8 for the last columns;
+ *                     wide 4x24 (12 + 3 + 1), 4x8
+ *   AVX-512 (32 zmm): 14x32 (28 + 2 + 1), 14x16 for the last columns; wide 8x48 (24 + 3 + 1), 8x16
+ *   NEON (32 q):      8x12 (24 + 3 + 1), 8x4 for the last columns; wide 6x16 (24 + 4 + 1), 6x4
  *
  * Loop nest (BLIS order, gemm.h), A packed ahead:
  *   for jc in N step NC: for pc in K step KC: for ic in M step MC:
@@ -16,14 +18,23 @@
 #define TILE_MR 6
 #define TILE_NV 2
 #define TILE_NAME "6x16+6x8"
+#define WIDE_MR 4
+#define WIDE_NV 3
+#define WIDE_NAME "4x24+4x8"
 #elif FC_VEC_BYTES == 64
 #define TILE_MR 14
 #define TILE_NV 2
 #define TILE_NAME "14x32+14x16"
+#define WIDE_MR 8
+#define WIDE_NV 3
+#define WIDE_NAME "8x48+8x16"
 #else
 #define TILE_MR 8
 #define TILE_NV 3
 #define TILE_NAME "8x12+8x4"
+#define WIDE_MR 6
+#define WIDE_NV 4
+#define WIDE_NAME "6x16+6x4"
 #endif
 
 #define UK_MR TILE_MR
@@ -33,6 +44,14 @@
 #define UK_MR TILE_MR
 #define UK_NV 1
 #define UK_NAME fc_gemm_f32_ukernel_tail
+#include "gemm/gemm_f32_ukernel.inc"
+#define UK_MR WIDE_MR
+#define UK_NV WIDE_NV
+#define UK_NAME fc_gemm_f32_ukernel_wide
+#include "gemm/gemm_f32_ukernel.inc"
+#define UK_MR WIDE_MR
+#define UK_NV 1
+#define UK_NAME fc_gemm_f32_ukernel_wide_tail
 #include "gemm/gemm_f32_ukernel.inc"
 
 static void pack_b_matrix(const void *ctx_, size_t pc, size_t kc, size_t jr, size_t n, size_t nrp,
@@ -55,26 +74,33 @@ static size_t packed_a_floats(const fc_gemm_tile *t, size_t m, size_t k) {
   return fc_round_up(m, (size_t)t->mr) * k;
 }
 
-/* Plan time (or once per one-shot call). Reads along A's unit stride. */
-static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, size_t rs, size_t cs,
-                   float *FC_RESTRICT dst) {
-  for (size_t p = 0; p < m; p += TILE_MR, dst += TILE_MR * k) {
+/* Plan time (or once per one-shot call). Reads along A's unit stride. mr: a constant once
+ * inlined, so the full-panel loop unrolls. */
+FC_INLINE void pack_a_panels(size_t mr, size_t m, size_t k, const float *a, size_t rs, size_t cs,
+                             float *FC_RESTRICT dst) {
+  for (size_t p = 0; p < m; p += mr, dst += mr * k) {
     const float *base = a + p * rs;
-    const size_t rows = fc_min_size(TILE_MR, m - p);
+    const size_t rows = fc_min_size(mr, m - p);
     /* Panels are written in order; the MR source rows are MR streams (or one, transposed). */
-    const float *src[TILE_MR];
-    for (size_t i = 0; i < TILE_MR; i++) src[i] = base + (i < rows ? i : 0) * rs;
-    if (rows == TILE_MR) {
+    const float *src[TILE_MR > WIDE_MR ? TILE_MR : WIDE_MR];
+    for (size_t i = 0; i < mr; i++) src[i] = base + (i < rows ? i : 0) * rs;
+    if (rows == mr) {
       for (size_t kk = 0; kk < k; kk++)
 #pragma GCC unroll 16
-        for (size_t i = 0; i < TILE_MR; i++) dst[kk * TILE_MR + i] = src[i][kk * cs];
+        for (size_t i = 0; i < mr; i++) dst[kk * mr + i] = src[i][kk * cs];
     } else {
       for (size_t kk = 0; kk < k; kk++)
-        for (size_t i = 0; i < TILE_MR; i++)
-          dst[kk * TILE_MR + i] = i < rows ? src[i][kk * cs] : 0.0f;
+        for (size_t i = 0; i < mr; i++) dst[kk * mr + i] = i < rows ? src[i][kk * cs] : 0.0f;
     }
   }
-  (void)t;
+}
+
+static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, size_t rs, size_t cs,
+                   float *FC_RESTRICT dst) {
+  if (t->mr == TILE_MR)
+    pack_a_panels(TILE_MR, m, k, a, rs, cs, dst);
+  else
+    pack_a_panels(WIDE_MR, m, k, a, rs, cs, dst);
 }
 
 static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a_packed,
@@ -110,6 +136,8 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
 const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
     .tile = {TILE_MR, TILE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
              FC_SYM(fc_gemm_f32_ukernel_tail), TILE_NAME},
+    .wide_tile = {WIDE_MR, WIDE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_wide),
+                  FC_SYM(fc_gemm_f32_ukernel_wide_tail), WIDE_NAME},
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,
     .pack_b_matrix = pack_b_matrix,

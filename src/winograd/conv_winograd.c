@@ -282,8 +282,9 @@ static fc_status execute(const fc_engine_call *call, int m) {
   static const char *NAME##_unsupported_reason(const fc_conv_params *p) {                    \
     return unsupported_reason(p);                                                            \
   }                                                                                          \
-  static fc_status NAME##_prepare(const fc_conv_params *p, const void *weight, void **state, \
-                                  int64_t *bytes) {                                          \
+  static fc_status NAME##_prepare(const fc_conv_params *p, const void *weight, int one_shot, \
+                                  void **state, int64_t *bytes) {                            \
+    (void)one_shot; /* one-shot calls transform the weights whole, as plans do */            \
     return prepare(p, weight, state, bytes, M);                                              \
   }                                                                                          \
   static fc_status NAME##_execute(const fc_engine_call *call) { return execute(call, M); }   \

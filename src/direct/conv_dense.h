@@ -1,0 +1,55 @@
+/* Dense convolution (many channels per group) vectorised over output channels, reading the input
+ * from a channel-interleaved *band*.
+ *
+ * The band holds, for one block of input channels and one block of output rows and columns (of
+ * one output depth plane), only the input the block needs, zero-padded and stride-phase split, with
+ * every 8 channels interleaved per pixel (the NCHWc layout MLAS uses): band[channel /
+ * 8][slice][row][phase][slot][channel % 8], slice = depth tap extent, row = height extent, padded
+ * column c at phase c % sw, slot c / sw. So the 8 channels one output pixel reads for one tap share
+ * a 32-byte chunk (the broadcast streams stay in L1), padding needs no bounds test, and any stride
+ * reads consecutive slots.
+ *
+ * A register tile is MR output pixels (flattened over the block's rows) x NR output channels: per
+ * (input channel, tap) NR/L weight vector loads, MR broadcasts, MR * NR / L FMAs. The weights are
+ * packed [ceil(ocg / NR)][icg][taps][NR] (zero past ocg): one panel transpose per NR output
+ * channels, as cheap as the GEMM's packing, since one-shot calls pay it every time (and, when one
+ * band covers the map, pack each panel right before its use: conv_direct_simd.c). */
+#ifndef FASTCONV_DIRECT_CONV_DENSE_H
+#define FASTCONV_DIRECT_CONV_DENSE_H
+
+#include <stdint.h>
+
+/* Channels interleaved per band pixel. */
+#define FC_DENSE_CB 8
+
+/* One work item: output channels [oc0, oc1) of one group, output rows [row0, row1) x columns
+ * [col0, col1) of output depth plane od, all input channels (band by band of channel_block). */
+typedef struct fc_conv_dense {
+  const float *x; /* the group's first input channel of this image */
+  int64_t in[3], x_channel_stride;
+  int64_t channels, channel_block; /* input channels of the group; per band (a multiple of 8) */
+  int64_t stride[3], pad[3];       /* pad: the leading padding */
+  int64_t out_w, out_channel_stride;
+  /* band geometry (in pixels of FC_DENSE_CB floats), for col1 - col0 <= wq output columns */
+  int64_t slices, rows, wq, slab; /* slab: pixels per channel block of 8 = slices*rows*sw*wq */
+  const int64_t *tap_offset;      /* per tap (kd, kh, kw), in pixels */
+  int64_t taps;
+  float *band;         /* ceil(channel_block / 8) * slab * 8 floats */
+  const float *weight; /* packed, the group's first panel; or NULL: */
+  const float *raw;    /* the group's weights w[ocg][icg][taps], packed panel by panel into */
+  float *panel;        /* channel_block * taps * NR floats, right before their use */
+  const float *bias;   /* NULL, or the group's first output channel's */
+  float *y;            /* output depth plane od of the group's first output channel */
+  int64_t od, row0, row1, col0, col1, oc0, oc1;
+} fc_conv_dense;
+
+/* The dense kernels of one ISA. */
+typedef struct fc_dense_ops {
+  int nr; /* output channels per register tile (and per packed panel) */
+  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr], zero past
+   * rows. The weights w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
+  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst);
+  void (*run)(const fc_conv_dense *item);
+} fc_dense_ops;
+
+#endif

@@ -1,0 +1,242 @@
+/* The dense kernel of one ISA (conv_dense.h): the band build, the register tile and the weight
+ * packing. Compiled once per ISA with its flags; symbols carry the ISA suffix (simd.h).
+ *
+ * Register tiles (MR pixels x NR output channels; NR/L weight vectors, MR broadcasts, 1 scratch):
+ *   AVX2 (16 ymm):    6 x 16 (12 accumulators)
+ *   AVX-512 (32 zmm): 14 x 32 (28 accumulators)
+ *   NEON (32 q):      8 x 12 (24 accumulators)
+ * The band build and the weight packing transpose 8 x 8 blocks in registers through an 8-float
+ * vector of its own (two q registers on NEON, one ymm elsewhere), whatever the ISA's width. */
+#include <string.h>
+
+#include "direct/conv_dense.h"
+#include "simd/simd.h"
+
+#if FC_VEC_BYTES == 32
+#define TILE_MR 6
+#define TILE_NV 2
+#elif FC_VEC_BYTES == 64
+#define TILE_MR 14
+#define TILE_NV 2
+#else
+#define TILE_MR 8
+#define TILE_NV 3
+#endif
+#define TILE_NR (TILE_NV * FC_L)
+#define CB FC_DENSE_CB
+
+FC_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+FC_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* out[j][i] = in[i][j]: unpack pairs, then quads, then 128-bit halves (unpcklps / shufps /
+ * vperm2f128 on AVX2). */
+FC_INLINE void transpose8(const v8 in[8], v8 out[8]) {
+  v8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(in[i], in[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(in[i], in[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int h = 0; h < 2; h++) {
+      u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[i + 2 * h + 1] =
+          __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int j = 0; j < 4; j++) {
+    out[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    out[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+/* 8 floats of p, the first n of them read (n < 8: the rest 0, memory past p[n-1] untouched). */
+FC_INLINE v8 load8(const float *p, int64_t n) {
+  if (n >= 8) return *(const v8u *)p;
+  v8 v = {0};
+  for (int64_t i = 0; i < n; i++) v[i] = p[i];
+  return v;
+}
+
+static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *FC_RESTRICT dst) {
+  for (int64_t og = 0; og < TILE_NR; og += 8) {
+    const int64_t n = min64(8, max64(0, min64(TILE_NR - og, rows - og)));
+    for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+      const int64_t m = min64(8, cols - k0);
+      v8 in[8], out[8];
+      for (int64_t i = 0; i < 8; i++) in[i] = i < n ? load8(w + (og + i) * ldw + k0, m) : (v8){0};
+      transpose8(in, out);
+      /* lanes past the panel's NR (NEON's 12 = 8 + 4) are dropped */
+      for (int64_t j = 0; j < m; j++) {
+        float *d = dst + (k0 + j) * TILE_NR + og;
+        if (og + 8 <= TILE_NR)
+          *(v8u *)d = out[j];
+        else
+          for (int64_t i = 0; i < TILE_NR - og; i++) d[i] = out[j][i];
+      }
+    }
+  }
+}
+
+/* Fills the band for the item's output rows with channels [c0, c0 + nc). */
+static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
+  const int64_t sw = it->stride[2], row_pixels = sw * it->wq;
+  const int64_t d0 = it->od * it->stride[0] - it->pad[0];
+  const int64_t h0 = it->row0 * it->stride[1] - it->pad[1];
+  const int64_t w0 = it->col0 * sw - it->pad[2]; /* the input column of band column 0 */
+  const int64_t in_plane = it->in[1] * it->in[2];
+  const int64_t first = max64(0, w0), end = min64(it->in[2], w0 + row_pixels);
+  for (int64_t c8 = 0; c8 < nc; c8 += CB) {
+    float *slab = it->band + c8 / CB * it->slab * CB;
+    const int64_t lanes = min64(CB, nc - c8);
+    for (int64_t s = 0; s < it->slices; s++) {
+      for (int64_t r = 0; r < it->rows; r++) {
+        float *row = slab + (s * it->rows + r) * row_pixels * CB;
+        const int64_t id = d0 + s, ih = h0 + r;
+        for (int64_t i = 0; i < row_pixels * CB; i += CB) *(v8u *)(row + i) = (v8){0};
+        if (id < 0 || id >= it->in[0] || ih < 0 || ih >= it->in[1]) continue;
+        const float *src[CB];
+        for (int64_t i = 0; i < CB; i++)
+          src[i] = it->x + (c0 + c8 + min64(i, lanes - 1)) * it->x_channel_stride + id * in_plane +
+                   ih * it->in[2];
+        /* input column iw is band column iw - w0: phase (iw - w0) % sw, slot (iw - w0) / sw */
+        int64_t phase = (first - w0) % sw, slot = (first - w0) / sw;
+        for (int64_t iw = first; iw < end; iw += 8) {
+          const int64_t n = min64(8, end - iw);
+          v8 in[8], out[8];
+          for (int64_t i = 0; i < CB; i++) in[i] = i < lanes ? load8(src[i] + iw, n) : (v8){0};
+          transpose8(in, out);
+          for (int64_t j = 0; j < n; j++) {
+            *(v8u *)(row + (phase * it->wq + slot) * CB) = out[j];
+            if (++phase == sw) {
+              phase = 0;
+              slot++;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* out[MR][NR] = sum over channels c < nc and taps t of band[c][pixel r + tap t] * w[c][t][0:NR] */
+static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
+                 const float *FC_RESTRICT band, int64_t slab_floats,
+                 const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
+                 float *FC_RESTRICT out) {
+  fc_vf acc[TILE_MR][TILE_NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < TILE_MR; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < TILE_NV; j++) acc[r][j] = fc_zero();
+  for (int64_t c8 = 0; c8 < nc; c8 += CB, band += slab_floats) {
+    const float *px[TILE_MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < TILE_MR; r++) px[r] = band + pixel[r] * CB;
+    const int64_t lanes = min64(CB, nc - c8);
+    for (int64_t c = 0; c < lanes; c++) {
+      for (int64_t t = 0; t < taps; t++) {
+        const int64_t o = tap_offset[t] * CB + c;
+        fc_vf wv[TILE_NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < TILE_NV; j++) wv[j] = fc_load(w + j * FC_L);
+#pragma GCC unroll 16
+        for (int r = 0; r < TILE_MR; r++) {
+          const fc_vf a = fc_set1(px[r][o]);
+#pragma GCC unroll 4
+          for (int j = 0; j < TILE_NV; j++) acc[r][j] += a * wv[j];
+        }
+        w += TILE_NR;
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < TILE_MR; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < TILE_NV; j++) fc_store(out + r * TILE_NR + j * FC_L, acc[r][j]);
+}
+
+/* y[0:count] = v (first) or y[0:count] + v; count a constant once inlined, so the copies are
+ * vector moves. */
+FC_INLINE void put_pixels(float *y, v8 v, int count, int first) {
+  if (!first) {
+    v8 old = {0};
+    memcpy(&old, y, (size_t)count * sizeof(float));
+    v += old;
+  }
+  memcpy(y, &v, (size_t)count * sizeof(float));
+}
+
+/* A full tile of MR pixels that are consecutive in the output: result[MR][NR] transposed 8 x 8 in
+ * registers (bias added first, along the lanes), stored as runs of pixels per channel. */
+static void store_tile(const float *result, int64_t no, float *y, int64_t channel_stride, int first,
+                       const float *bias) {
+  enum { LAST = TILE_MR % 8 ? TILE_MR % 8 : 8 };
+  for (int64_t og = 0; og < no; og += 8) {
+    const int64_t n = min64(8, no - og);
+    const v8 add = first && bias ? load8(bias + og, n) : (v8){0};
+#pragma GCC unroll 2
+    for (int pg = 0; pg < TILE_MR; pg += 8) {
+      v8 in[8], out[8];
+      for (int i = 0; i < 8; i++)
+        in[i] = pg + i < TILE_MR ? (v8)(*(const v8u *)(result + (pg + i) * TILE_NR + og) + add)
+                                 : (v8){0};
+      transpose8(in, out);
+      for (int64_t j = 0; j < n; j++) {
+        float *d = y + (og + j) * channel_stride + pg;
+        if (pg + 8 <= TILE_MR)
+          put_pixels(d, out[j], 8, first);
+        else
+          put_pixels(d, out[j], LAST, first);
+      }
+    }
+  }
+}
+
+static void run(const fc_conv_dense *it) {
+  const int64_t width = it->col1 - it->col0, row_pixels = it->stride[2] * it->wq;
+  const int64_t pixels = (it->row1 - it->row0) * width, k = it->channels * it->taps;
+  /* + 8: store_tile reads whole 8-channel rows, past NR on NEON (12) */
+  float result[TILE_MR * TILE_NR + 8] __attribute__((aligned(64)));
+  for (int64_t c0 = 0; c0 < it->channels; c0 += it->channel_block) {
+    const int64_t nc = min64(it->channel_block, it->channels - c0);
+    build_band(it, c0, nc);
+    for (int64_t o0 = it->oc0; o0 < it->oc1; o0 += TILE_NR) {
+      const int64_t no = min64(TILE_NR, it->oc1 - o0);
+      const float *w = it->weight + o0 * k + c0 * it->taps * TILE_NR;
+      if (!it->weight) {
+        pack(no, nc * it->taps, it->raw + o0 * k + c0 * it->taps, k, it->panel);
+        w = it->panel;
+      }
+      float *y_block = it->y + o0 * it->out_channel_stride;
+      for (int64_t q0 = 0; q0 < pixels; q0 += TILE_MR) {
+        const int64_t nq = min64(TILE_MR, pixels - q0);
+        int64_t pixel[TILE_MR], y_offset[TILE_MR];
+        for (int64_t r = 0; r < TILE_MR; r++) {
+          const int64_t q = q0 + min64(r, nq - 1); /* a ragged tile repeats its last pixel */
+          pixel[r] = q / width * it->stride[1] * row_pixels + q % width;
+          y_offset[r] = (it->row0 + q / width) * it->out_w + it->col0 + q % width;
+        }
+        tile(nc, it->taps, it->tap_offset, it->band, it->slab * CB, pixel, w, result);
+        if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
+          store_tile(result, no, y_block + y_offset[0], it->out_channel_stride, c0 == 0,
+                     it->bias ? it->bias + o0 : NULL);
+          continue;
+        }
+        /* [pixel][channel] into the channels-first output, pixel by pixel */
+        float *y = y_block;
+        for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
+          if (c0 == 0) {
+            const float b = it->bias ? it->bias[o0 + j] : 0.0f;
+            for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = result[r * TILE_NR + j] + b;
+          } else {
+            for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += result[r * TILE_NR + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+const fc_dense_ops FC_SYM(fc_dense_f32_ops) = {TILE_NR, pack, run};
