@@ -181,7 +181,7 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) {
-    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 128 "
+    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 16 "
                             "tiles to amortise transforming the weights for this one call"
                           : "Winograd: >= 16 input and output channels per group, and the plan "
                             "transformed the weights once";
