@@ -15,6 +15,7 @@
 
 #include "api/scratch.h"
 #include "direct/conv_patches.h"
+#include "direct/conv_plane.h"
 #include "direct/padded_input.h"
 #include "dispatch/kernels.h"
 #include "im2col/columns.h"
@@ -149,7 +150,20 @@ static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threa
  * the valid columns are copied: a 7x7 map is then 2 vector iterations instead of 7 partial ones. */
 #define FC_FLAT_RUN_WIDTH 64
 
-/* The row kernel over items (image, group, block of output channels, depth, band of rows). */
+/* The plane kernel's layout of one output channel's weights: per input channel, the kernel rows
+ * (kd, kh) with FC_PLANE_MAX_ROWS - 1 rows of zeros before and after (see fc_conv_plane). */
+static void plane_weights(const fc_problem *p, const float *w, float *table) {
+  const int64_t kw = p->kernel[2], rows = p->kernel_volume / kw, pad = FC_PLANE_MAX_ROWS - 1;
+  const int64_t channel = (rows + 2 * pad) * kw;
+  memset(table, 0, (size_t)(p->in_per_group * channel) * sizeof(float));
+  for (int64_t ic = 0; ic < p->in_per_group; ic++)
+    memcpy(table + ic * channel + pad * kw, w + ic * p->kernel_volume,
+           (size_t)p->kernel_volume * sizeof(float));
+}
+
+/* The row kernels over items (image, group, block of output channels, depth, band of rows): the
+ * plane kernel for one output channel per group (depthwise, single-channel correlation), whose
+ * blocks of rows x vectors keep more FMAs in flight, else the row kernel. */
 static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kernels,
                         const padded_input *g, const float *padded, const int64_t *tap_offset,
                         float *y) {
@@ -161,11 +175,23 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
   const int64_t band = fc_div_ceil(p->out[1], bands);
   const int64_t row_floats = g->sw * g->wq, wstride = p->in_per_group * p->kernel_volume;
   const int flat = p->stride[1] == 1 && g->sw == 1 && p->out[2] < FC_FLAT_RUN_WIDTH;
+  const int plane_kernel = p->out_per_group == 1 && !flat;
+  /* Plane kernel: output rows one apart share input rows when they read kernel rows one apart. */
+  const int64_t kh_count = p->kernel_volume / p->kernel[2], row_step = p->stride[1] * row_floats;
+  const int shared = p->kernel[0] == 1 && p->stride[1] == p->dilation[1];
+  const int64_t table_floats = p->in_per_group * (kh_count + 2 * (FC_PLANE_MAX_ROWS - 1)) * p->kernel[2];
+  float *table = plane_kernel ? scratch_floats(table_floats) : NULL;
+  int64_t *row_offset =
+      plane_kernel ? malloc((size_t)(kh_count + FC_PLANE_MAX_ROWS) * sizeof *row_offset) : NULL;
+  if (row_offset)
+    for (int64_t i = 0; i < kh_count + FC_PLANE_MAX_ROWS; i++)
+      row_offset[i] = shared ? i * row_step : tap_offset[fc_min(i, kh_count - 1) * p->kernel[2]];
   float *run =
       flat ? scratch_floats(FC_ROWS_MAX_OUT * (band * row_floats + FC_PATCHES_SLACK)) : NULL;
+  const int failed = flat ? !run : plane_kernel && (!table || !row_offset);
 #pragma omp for schedule(static)
   for (int64_t item = 0; item < planes * bands; item++) {
-    if (flat && !run) continue;
+    if (failed) continue;
     const int64_t plane = item / bands, r0 = item % bands * band, r1 = fc_min(p->out[1], r0 + band);
     const int64_t od = plane % p->out[0], b = plane / p->out[0] % blocks;
     const int64_t gi = plane / (p->out[0] * blocks) % p->groups;
@@ -195,6 +221,27 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
         for (int64_t oh = r0; oh < r1; oh++)
           memcpy(y_plane + o * p->out_volume + oh * p->out[2],
                  run + o * run_stride + (oh - r0) * row_floats, (size_t)p->out[2] * sizeof(float));
+    } else if (plane_kernel) {
+      plane_weights(p, r.weight, table);
+      const fc_conv_plane q = {
+          .src = r.padded + first_row + r0 * row_step,
+          .row_offset = row_offset,
+          .col_offset = tap_offset,
+          .kh_count = kh_count,
+          .kw_count = p->kernel[2],
+          .channels = p->in_per_group,
+          .channel_stride = g->plane,
+          .weight_rows = table + (FC_PLANE_MAX_ROWS - 1) * p->kernel[2],
+          .weight_channel_stride = table_floats / p->in_per_group,
+          .rows = r1 - r0,
+          .cols = p->out[2],
+          .row_step = row_step,
+          .shared_rows = shared ? FC_PLANE_MAX_ROWS : 1,
+          .bias = r.bias,
+          .y = y_plane + r0 * p->out[2],
+          .y_row_stride = p->out[2],
+      };
+      kernels->conv_plane_f32(&q);
     } else {
       r.count = p->out[2];
       r.y_channel_stride = p->out_volume;
@@ -205,8 +252,9 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
       }
     }
   }
-  const int failed = flat && !run;
   fc_scratch_put(run);
+  fc_scratch_put(table);
+  free(row_offset);
   return failed;
 }
 

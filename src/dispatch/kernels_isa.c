@@ -1,5 +1,6 @@
 /* One ISA's kernel table; compiled once per ISA, like the kernels it lists. */
 #include "direct/conv_patches.h"
+#include "direct/conv_plane.h"
 #include "dispatch/kernels.h"
 #include "simd/simd.h"
 
@@ -7,6 +8,7 @@ extern const fc_gemm_ops FC_SYM(fc_gemm_f32_ops);
 void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n,
                                       size_t nrp, float *dst);
 void FC_SYM(fc_conv_rows_f32)(const fc_conv_rows *rows);
+void FC_SYM(fc_conv_plane_f32)(const fc_conv_plane *plane);
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
                                       const float *weight9, const float *bias, float *y);
 extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
@@ -16,6 +18,7 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .gemm_f32 = &FC_SYM(fc_gemm_f32_ops),
     .pack_patches_f32 = FC_SYM(fc_conv_pack_patches_f32),
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
+    .conv_plane_f32 = FC_SYM(fc_conv_plane_f32),
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
     .winograd = &FC_SYM(fc_winograd_kernels),
 };
