@@ -150,20 +150,7 @@ static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threa
  * the valid columns are copied: a 7x7 map is then 2 vector iterations instead of 7 partial ones. */
 #define FC_FLAT_RUN_WIDTH 64
 
-/* The plane kernel's layout of one output channel's weights: per input channel, the kernel rows
- * (kd, kh) with FC_PLANE_MAX_ROWS - 1 rows of zeros before and after (see fc_conv_plane). */
-static void plane_weights(const fc_problem *p, const float *w, float *table) {
-  const int64_t kw = p->kernel[2], rows = p->kernel_volume / kw, pad = FC_PLANE_MAX_ROWS - 1;
-  const int64_t channel = (rows + 2 * pad) * kw;
-  memset(table, 0, (size_t)(p->in_per_group * channel) * sizeof(float));
-  for (int64_t ic = 0; ic < p->in_per_group; ic++)
-    memcpy(table + ic * channel + pad * kw, w + ic * p->kernel_volume,
-           (size_t)p->kernel_volume * sizeof(float));
-}
-
-/* The row kernels over items (image, group, block of output channels, depth, band of rows): the
- * plane kernel for one output channel per group (depthwise, single-channel correlation), whose
- * blocks of rows x vectors keep more FMAs in flight, else the row kernel. */
+/* The row kernel over items (image, group, block of output channels, depth, band of rows). */
 static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kernels,
                         const padded_input *g, const float *padded, const int64_t *tap_offset,
                         float *y) {
@@ -175,23 +162,11 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
   const int64_t band = fc_div_ceil(p->out[1], bands);
   const int64_t row_floats = g->sw * g->wq, wstride = p->in_per_group * p->kernel_volume;
   const int flat = p->stride[1] == 1 && g->sw == 1 && p->out[2] < FC_FLAT_RUN_WIDTH;
-  const int plane_kernel = p->out_per_group == 1 && !flat;
-  /* Plane kernel: output rows one apart share input rows when they read kernel rows one apart. */
-  const int64_t kh_count = p->kernel_volume / p->kernel[2], row_step = p->stride[1] * row_floats;
-  const int shared = p->kernel[0] == 1 && p->stride[1] == p->dilation[1];
-  const int64_t table_floats = p->in_per_group * (kh_count + 2 * (FC_PLANE_MAX_ROWS - 1)) * p->kernel[2];
-  float *table = plane_kernel ? scratch_floats(table_floats) : NULL;
-  int64_t *row_offset =
-      plane_kernel ? malloc((size_t)(kh_count + FC_PLANE_MAX_ROWS) * sizeof *row_offset) : NULL;
-  if (row_offset)
-    for (int64_t i = 0; i < kh_count + FC_PLANE_MAX_ROWS; i++)
-      row_offset[i] = shared ? i * row_step : tap_offset[fc_min(i, kh_count - 1) * p->kernel[2]];
   float *run =
       flat ? scratch_floats(FC_ROWS_MAX_OUT * (band * row_floats + FC_PATCHES_SLACK)) : NULL;
-  const int failed = flat ? !run : plane_kernel && (!table || !row_offset);
 #pragma omp for schedule(static)
   for (int64_t item = 0; item < planes * bands; item++) {
-    if (failed) continue;
+    if (flat && !run) continue;
     const int64_t plane = item / bands, r0 = item % bands * band, r1 = fc_min(p->out[1], r0 + band);
     const int64_t od = plane % p->out[0], b = plane / p->out[0] % blocks;
     const int64_t gi = plane / (p->out[0] * blocks) % p->groups;
@@ -221,27 +196,6 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
         for (int64_t oh = r0; oh < r1; oh++)
           memcpy(y_plane + o * p->out_volume + oh * p->out[2],
                  run + o * run_stride + (oh - r0) * row_floats, (size_t)p->out[2] * sizeof(float));
-    } else if (plane_kernel) {
-      plane_weights(p, r.weight, table);
-      const fc_conv_plane q = {
-          .src = r.padded + first_row + r0 * row_step,
-          .row_offset = row_offset,
-          .col_offset = tap_offset,
-          .kh_count = kh_count,
-          .kw_count = p->kernel[2],
-          .channels = p->in_per_group,
-          .channel_stride = g->plane,
-          .weight_rows = table + (FC_PLANE_MAX_ROWS - 1) * p->kernel[2],
-          .weight_channel_stride = table_floats / p->in_per_group,
-          .rows = r1 - r0,
-          .cols = p->out[2],
-          .row_step = row_step,
-          .shared_rows = shared ? FC_PLANE_MAX_ROWS : 1,
-          .bias = r.bias,
-          .y = y_plane + r0 * p->out[2],
-          .y_row_stride = p->out[2],
-      };
-      kernels->conv_plane_f32(&q);
     } else {
       r.count = p->out[2];
       r.y_channel_stride = p->out_volume;
@@ -252,9 +206,8 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
       }
     }
   }
+  const int failed = flat && !run;
   fc_scratch_put(run);
-  fc_scratch_put(table);
-  free(row_offset);
   return failed;
 }
 
@@ -334,10 +287,112 @@ static fc_status forward_depthwise3x3(const fc_engine_call *call, const fc_simd_
   return FC_STATUS_OK;
 }
 
+/* Layers of one output channel per group in one or two dimensions with unit stride along the
+ * width (single-channel correlation, depthwise other than 3x3, a few input channels per output)
+ * run through the plane kernel from padded bands: each item copies the rows x columns of input its
+ * outputs read, zero-padded, into a buffer that stays in L2, so the input is never copied whole
+ * into a padded block that would not fit in cache. (Stride 2 along the width stays with the row
+ * kernel's phase-split padded block: gathering phases per band cost 2.7x on a depthwise 5x5.) */
+static int plane_layer(const fc_problem *p) {
+  return p->out_per_group == 1 && p->kernel[0] == 1 && p->in[0] == 1 && p->out[0] == 1 &&
+         p->stride[2] == 1;
+}
+
+/* Band buffers of about 192 KiB (half of L2); outputs per row chunk (a 1-D signal's rows are
+ * long). */
+#define FC_PLANE_BAND_FLOATS (INT64_C(48) << 10)
+#define FC_PLANE_CHUNK 4096
+
+/* The band: in_rows rows of `width` floats from input row ih0, whose column u is input column
+ * iw0 + u, zero outside the input. */
+static void plane_band(const fc_problem *p, const float *x, int64_t ih0, int64_t in_rows,
+                       int64_t iw0, int64_t width, float *dst) {
+  const int64_t u0 = fc_min(width, fc_max(0, -iw0)), u1 = fc_max(u0, fc_min(width, p->in[2] - iw0));
+  for (int64_t i = 0; i < in_rows; i++) {
+    float *d = dst + i * width;
+    const int64_t ih = ih0 + i;
+    if (ih < 0 || ih >= p->in[1]) {
+      memset(d, 0, (size_t)width * sizeof(float));
+      continue;
+    }
+    memset(d, 0, (size_t)u0 * sizeof(float));
+    memcpy(d + u0, x + ih * p->in[2] + iw0 + u0, (size_t)(u1 - u0) * sizeof(float));
+    memset(d + u1, 0, (size_t)(width - u1) * sizeof(float));
+  }
+}
+
+static fc_status forward_planes(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                                const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const int64_t kh = p->kernel[1], kw = p->kernel[2], sh = p->stride[1];
+  const int64_t dh = p->dilation[1], dw = p->dilation[2], icg = p->in_per_group;
+  const int64_t out_h = p->out[1], out_w = p->out[2];
+  const int64_t cw = fc_min(out_w, FC_PLANE_CHUNK), row_floats = cw + (kw - 1) * dw;
+  const int64_t span = (kh - 1) * dh + 1;
+  /* Output rows one apart share input rows when they read kernel rows one apart. */
+  const int64_t shared_rows = sh == dh ? fc_min(FC_PLANE_MAX_ROWS, kh) : 1;
+  /* Output rows per band: a multiple of the kernel's row block that fits the buffer. */
+  int64_t ch =
+      ((FC_PLANE_BAND_FLOATS / (icg * row_floats) - span) / sh + 1) / shared_rows * shared_rows;
+  ch = fc_min(out_h, fc_max(ch, shared_rows));
+  const int64_t band_floats = ((ch - 1) * sh + span) * row_floats;
+  const int64_t bands = fc_div_ceil(out_h, ch), chunks = fc_div_ceil(out_w, cw);
+  const int64_t planes = p->batch * p->out_channels, items = planes * bands * chunks;
+  int failed = 0;
+#pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
+  {
+    float *band = scratch_floats(icg * band_floats + FC_PATCHES_SLACK);
+    int64_t *col_offset = malloc((size_t)kw * sizeof *col_offset);
+    if (!band || !col_offset) {
+#pragma omp atomic write
+      failed = 1;
+    } else {
+      /* the slack a row's last vector may read past the band */
+      memset(band, 0, (size_t)(icg * band_floats + FC_PATCHES_SLACK) * sizeof(float));
+      for (int64_t k = 0; k < kw; k++) col_offset[k] = k * dw;
+    }
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < items; item++) {
+      if (!band || !col_offset) continue;
+      const int64_t chunk = item % chunks, b = item / chunks % bands,
+                    plane = item / (chunks * bands);
+      const int64_t oc = plane % p->out_channels, n = plane / p->out_channels;
+      const int64_t gi = oc / p->out_per_group;
+      const int64_t oh0 = b * ch, rows = fc_min(ch, out_h - oh0);
+      const int64_t ow0 = chunk * cw, cols = fc_min(cw, out_w - ow0);
+      for (int64_t ic = 0; ic < icg; ic++)
+        plane_band(p, x + (n * p->in_channels + gi * icg + ic) * p->in_volume, oh0 * sh - p->pad[1],
+                   (rows - 1) * sh + span, ow0 - p->pad[2], row_floats, band + ic * band_floats);
+      const fc_conv_plane q = {
+          .src = band,
+          .col_offset = col_offset,
+          .kh_count = kh,
+          .kw_count = kw,
+          .kh_step = dh * row_floats,
+          .channels = icg,
+          .channel_stride = band_floats,
+          .weight = (const float *)call->weight + oc * icg * kh * kw,
+          .rows = rows,
+          .cols = cols,
+          .row_step = sh * row_floats,
+          .shared_rows = shared_rows,
+          .bias = call->bias ? (const float *)call->bias + oc : NULL,
+          .y = y + plane * p->out_volume + oh0 * out_w + ow0,
+          .y_row_stride = out_w,
+      };
+      kernels->conv_plane_f32(&q);
+    }
+    fc_scratch_put(band);
+    free(col_offset);
+  }
+  return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
+}
+
 static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
                             const float *x, float *y) {
   const fc_problem *p = call->problem;
   if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
+  if (plane_layer(p)) return forward_planes(call, kernels, x, y);
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
   const int rows = thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
