@@ -51,6 +51,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _arguments as A
+from . import _fft_library as fft_library
 from ._api import conv1d, conv2d, conv3d
 
 __all__ = [
@@ -75,29 +76,31 @@ _BOUNDARIES = {
 }
 _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 
-# The cost model behind method="auto" and separable=None, in nanoseconds, fitted by hand to
-# benchmarks/bench_signal.py --calibrate (which refits it) at one thread on the development machine
-# (Zen 4, 2 shared cores; other builds ran meanwhile, so every figure is +-30%). The direct constants
-# are the engine's: refit them whenever its single-channel kernels change.
+# The cost model behind method="auto" and separable=None, in nanoseconds, at one thread on the
+# development machine (Zen 3, 2 cores shared with other builds, so every figure is +-30%). The direct
+# constants are the engine's: refit them (benchmarks/bench_signal.py --calibrate) whenever its
+# single-channel kernels change. The FFT constants are numpy.fft's, scaled by the FFT library's
+# relative speed (_fft_library.SPEED).
 #   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
-#   fft:     fft_call + points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
-#            + tiles * (n - 1) * per_tile
+#   fft:     SPEED * (fft_call + points * (per_point + log2(B_1 * .. * B_n) * butterfly
+#            + (n - 1) * per_axis) + tiles * per_tile)
 #            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
 #            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
-#            (per_axis), and a small 2-D or 3-D tile has a cost of its own (64^2 tiles are 1.4x slower
-#            than 128^2 ones)
-# Measured at one thread, float32, AVX2 build. Direct (0.08-0.13 ns per multiply-add; float64 is
-# still the scalar path, 0.65 ns): 1024^2 x 15x15 19 ms, 1024^2 x 9x9 11 ms; 2048^2: 3x3 13-45 ms,
-# 5x5 26-73 ms, 15x15 189 ms, 31x31 533 ms; 1-D 10^6 x 63 taps 6.5-8 ms. FFT (numpy.fft): 2048^2 x
-# 15x15 134-256 ms in 128^2..512^2 tiles against 376-417 ms as one 2160^2 transform; 1024^2 x 31x31
-# 36-71 ms (one 1080^2 transform, or 256^2 tiles); 512^2 x 9x9 5-16 ms; 1-D 10^6 x 63 taps 13-25 ms
-# in 512..16384 blocks against 49-93 ms whole. Crossover for float32 on large inputs: 2-D between
-# 15x15 (direct) and 31x31 (FFT), about 23x23; 1-D at about 150-250 taps. float64: 2-D at about 9x9.
+#            (per_axis); each tile costs its own Python-level copy and, in 2-D and 3-D, small tiles
+#            run slower per point (64^2 tiles are 1.4x slower than 128^2 ones)
+# Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
+# per multiply-add on large kernels, 0.05 fitted over small ones; float64 is still the scalar path,
+# 0.65-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 26-32 ms, 31x31
+# 112 ms; 1-D 10^6 x 63 taps 2.6 ms, x 255 taps 6.5 ms, x 1023 taps 30 ms. FFT with pyFFTW: 2048^2 x
+# 31x31 48-59 ms in 384^2 tiles, 60 ms in 256^2, 72 ms in 1080^2, 157 ms as one 2160^2 transform
+# (hence _FFT_TILE_POINTS); 2048^2 x 15x15 51 ms; 1-D 10^6 x 63 / 255 / 1023 taps 7.2 / 6.6 / 7.6 ms
+# in 16384 blocks (10-20 ms in 1024 blocks). Crossover for float32 on large inputs: 2-D between 15x15
+# (direct) and 31x31 (FFT), about 21x21; 1-D at about 250 taps. float64: 2-D at about 9x9.
 _COST = {
     "float32": {
-        "call": 20e3,
-        "per_out": 1.1,
-        "mac": 0.09,
+        "call": 25e3,
+        "per_out": 0.9,
+        "mac": 0.03,
         "fft_call": 40e3,
         "per_point": 2.0,
         "butterfly": 1.2,
@@ -115,6 +118,8 @@ _COST = {
         "per_tile": 50e3,
     },
 }
+# the largest overlap-save tile considered (points), unless no tile fits
+_FFT_TILE_POINTS = 1 << 18
 # below this many multiply-adds a direct call runs on one thread (when num_threads is None)
 _SMALL_WORK = 1 << 18
 # separable=None only factors kernels up to this many taps (an SVD of a 64x64 matrix is ~1 ms)
@@ -252,12 +257,16 @@ def _fft_blocks(out_shape, w_shape, dtype):
     for m, k in zip(out_shape, w_shape, strict=True):
         full = next_fast_len(m + k - 1)
         sizes = {full}
-        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)]:
+        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)] + [384]:
             if k < b < full:
                 sizes.add(b)
         per_axis.append([(b, -(-m // (b - k + 1))) for b in sorted(sizes)])
+    combos = _product(per_axis)
+    # tiles of cache size: one 2160^2 transform took 157 ms where 36 tiles of 384^2 took 55 ms
+    # (pyFFTW), and numpy.fft showed the same (376-417 ms against 134-256 ms)
+    fitting = [c for c in combos if math.prod(b for b, _ in c) <= _FFT_TILE_POINTS]
     best = None
-    for combo in _product(per_axis):
+    for combo in fitting or combos:
         cost = _fft_cost(combo, dtype)
         if best is None or cost < best[0]:
             best = (cost, combo)
@@ -276,10 +285,10 @@ def _fft_cost(combo, dtype):
     points = math.prod(b * t for b, t in combo)
     tiles = math.prod(t for _, t in combo)
     logs = sum(math.log2(b) for b, _ in combo)
-    return (
+    return fft_library.SPEED * (
         c["fft_call"]
         + points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
-        + tiles * (len(combo) - 1) * c["per_tile"]
+        + tiles * c["per_tile"]
     )
 
 
@@ -303,19 +312,26 @@ def _fft(x, w, lags, blocks=None):
     extent = tuple(t * s + k - 1 for t, s, k in zip(counts, steps, w.shape, strict=True))
     padded = np.zeros(extent, dtype)
     padded[tuple(slice(b, b + s.stop - s.start) for (b, _), s in zip(pads, slices, strict=True))] = x[slices]
-    axes = tuple(range(-nd, 0))
     if all(t == 1 for t in counts):
         tiles = padded
     else:
         tiles = sliding_window_view(padded, sizes)[tuple(slice(None, None, s) for s in steps)]
-    spectrum = np.fft.rfftn(tiles, s=sizes, axes=axes)
-    spectrum *= np.conj(np.fft.rfftn(w, s=sizes, axes=axes)).astype(spectrum.dtype, copy=False)
-    y = np.fft.irfftn(spectrum, s=sizes, axes=axes)
-    y = y[(Ellipsis, *(slice(0, s) for s in steps))]
-    if tiles.ndim > nd:  # (t1, .., tn, s1, .., sn) -> (t1, s1, .., tn, sn) -> (t1 * s1, .., tn * sn)
-        order = [i for d in range(nd) for i in (d, nd + d)]
-        y = y.transpose(order).reshape(tuple(t * s for t, s in zip(counts, steps, strict=True)))
-    return np.array(y[tuple(slice(0, m) for m in out_shape)], dtype=dtype, order="C")
+    # the kernel's spectrum first: rfftn may return a buffer that its next call of the same
+    # geometry reuses
+    kernel = np.conj(fft_library.rfftn(w, sizes))
+    spectrum = fft_library.rfftn(tiles, sizes)
+    spectrum *= kernel.astype(spectrum.dtype, copy=False)
+    y = fft_library.irfftn(spectrum, sizes)
+    out = np.empty(out_shape, dtype)
+    # tile (i1, .., in) holds outputs [i_d * step_d, (i_d + 1) * step_d) along each axis d
+    for index in np.ndindex(*counts):
+        starts = [i * s for i, s in zip(index, steps, strict=True)]
+        ends = [min(a + s, m) for a, s, m in zip(starts, steps, out_shape, strict=True)]
+        tile = y[index] if tiles.ndim > nd else y
+        out[tuple(map(slice, starts, ends))] = tile[
+            tuple(slice(0, e - a) for a, e in zip(starts, ends, strict=True))
+        ]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
