@@ -2,7 +2,7 @@
 depthwise other than 3x3, a few input channels per output) against the float64 reference, on the
 shapes that exercise its edges: heights that are not a multiple of its row blocks (and below them),
 widths around its vector blocks and the band chunks, kernels taller and shorter than the row block,
-long 1-D kernels (folded into rows of two vectors) with ragged last rows, strides and dilations
+long 1-D kernels (folded into rows of three vectors) with ragged last rows, strides and dilations
 along the height (rows then share no input), padding on one side only, and bias.
 
 Tolerance: float32 direct sums of `reduction` products, bounded by sqrt(reduction) x 1e-5.

@@ -82,8 +82,8 @@ _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 # single-channel kernels change. The FFT constants are numpy.fft's, scaled by the FFT library's
 # relative speed (_fft_library.SPEED).
 #   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
-#   fft:     SPEED * (fft_call + points * (per_point + log2(B_1 * .. * B_n) * butterfly
-#            + (n - 1) * per_axis) + tiles * per_tile)
+#   fft:     fft_call + tiles * per_tile
+#            + SPEED * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
 #            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
 #            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
 #            (per_axis); each tile costs its own Python-level copy and, in 2-D and 3-D, small tiles
@@ -265,9 +265,9 @@ def _fft_blocks(out_shape, w_shape, dtype):
     # tiles of cache size: one 2160^2 transform took 157 ms where 36 tiles of 384^2 took 55 ms
     # (pyFFTW), and numpy.fft showed the same (376-417 ms against 134-256 ms)
     fitting = [c for c in combos if math.prod(b for b, _ in c) <= _FFT_TILE_POINTS]
-    best = None
+    best, constants = None, _COST[dtype.name]
     for combo in fitting or combos:
-        cost = _fft_cost(combo, dtype)
+        cost = _fft_cost(combo, constants)
         if best is None or cost < best[0]:
             best = (cost, combo)
     return best
@@ -280,16 +280,12 @@ def _product(lists):
     return combos
 
 
-def _fft_cost(combo, dtype):
-    c = _COST[dtype.name]
+def _fft_cost(combo, c):
     points = math.prod(b * t for b, t in combo)
     tiles = math.prod(t for _, t in combo)
     logs = sum(math.log2(b) for b, _ in combo)
-    return fft_library.SPEED * (
-        c["fft_call"]
-        + points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
-        + tiles * c["per_tile"]
-    )
+    transforms = points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
+    return c["fft_call"] + tiles * c["per_tile"] + fft_library.SPEED * transforms
 
 
 def _direct_cost(out_size, taps, dtype):
@@ -380,7 +376,13 @@ def _plan(x, w, lags, method, separable, fn):
             out_size, w.shape[0], x.dtype
         )
     blocks = None
-    if method == "auto" and costs["direct"] > _COST[x.dtype.name]["fft_call"]:
+    # no FFT plan when even transforming every output point once at the smallest block's log cost
+    # would cost more than direct: the block search takes a millisecond
+    c = _COST[x.dtype.name]
+    floor = c["fft_call"] + fft_library.SPEED * out_size * (
+        c["per_point"] + c["butterfly"] * sum(math.log2(2 * k) for k in w.shape)
+    )
+    if method == "auto" and min(costs.values()) > floor:
         blocks = _fft_blocks(out_shape, w.shape, x.dtype)
         costs["fft"] = blocks[0]
     choice = min(costs, key=costs.get)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Blocks share input rows between up to this many output rows. */
-#define FC_PLANE_MAX_ROWS 6
+#define FC_PLANE_MAX_ROWS 4
 
 /* y[r][j] = bias + sum over ic < channels, kh < kh_count and kw < kw_count (kw < kw_last in the
  * last kernel row) of

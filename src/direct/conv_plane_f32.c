@@ -13,7 +13,7 @@
  * the R x 1 block, which reads at most one vector past the row's inputs.
  *
  * A long 1-D kernel (one row of contiguous taps, a 1-D signal's FIR filter) gets the same sharing
- * by folding: with S = 2 vectors, output j = S * r + c and tap k = S * q + t read input
+ * by folding: with S = 3 vectors, output j = S * r + c and tap k = S * q + t read input
  * S * (r + q) + c + t, so the row is a plane of rows of S outputs, read with a kernel of
  * ceil(K / S) rows of S taps (the last row kw_last = K - S * (kh_count - 1) taps) whose row step
  * is S: output rows one apart read kernel rows one apart. */
@@ -81,20 +81,18 @@
 
 /* Registers: R * V accumulators + V inputs + 1 broadcast weight, of 16 on AVX2; loads per FMA:
  * (V + R) / (R * V). */
-PLANE_ROWS(rows_6, 6, 2)
-PLANE_ROWS(rows_5, 5, 2)
-PLANE_ROWS(rows_4, 4, 2)
+PLANE_ROWS(rows_4, 4, 3)
 PLANE_ROWS(rows_3, 3, 3)
 PLANE_ROWS(rows_2, 2, 4)
 PLANE_ROWS(rows_1, 1, 12)
 
-/* Folding pays once the folded kernel has rows enough for the 4 to 6 row blocks of 2 vectors. */
-#define FOLD_WIDTH (2 * FC_L)
-#define FOLD_MIN_ROWS 4
+/* Folding pays once the folded kernel has rows enough for the 3- and 4-row blocks of 3 vectors. */
+#define FOLD_WIDTH (3 * FC_L)
+#define FOLD_MIN_ROWS 3
 
 static void plane(const fc_conv_plane *p) {
   typedef void rows_fn(const fc_conv_plane *, const float *, float *);
-  static rows_fn *const by_rows[] = {rows_1, rows_2, rows_3, rows_4, rows_5, rows_6};
+  static rows_fn *const by_rows[] = {rows_1, rows_2, rows_3, rows_4};
   const int64_t block = p->shared_rows;
   for (int64_t r0 = 0; r0 < p->rows; r0 += block) {
     const int64_t count = p->rows - r0 < block ? p->rows - r0 : block;
