@@ -66,13 +66,23 @@ def _plan(shape, sizes, dtype):
     return plan
 
 
+def tiles(shape, sizes, dtype):
+    """An array of ``shape`` to fill with tiles for ``rfftn(.., sizes)``: the plan's own input array
+    under pyFFTW (so rfftn copies nothing), else a new one."""
+    if pyfftw is None:
+        return np.empty(shape, dtype)
+    return _plan(shape, sizes, dtype).real
+
+
 def rfftn(a, sizes):
     """The real FFT of ``a`` over its last ``len(sizes)`` axes, zero-padded to ``sizes``."""
     axes = tuple(range(-len(sizes), 0))
     if pyfftw is None:
         return _lib.rfftn(a, s=sizes, axes=axes)
     plan = _plan(a.shape, sizes, a.dtype)
-    if plan.fits:
+    if a is plan.real:
+        pass
+    elif plan.fits:
         np.copyto(plan.real, a)
     else:
         plan.real[...] = 0

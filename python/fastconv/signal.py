@@ -48,7 +48,6 @@ import math
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _arguments as A
 from . import _fft_library as fft_library
@@ -294,8 +293,8 @@ def _direct_cost(out_size, taps, dtype):
 
 
 def _fft(x, w, lags, blocks=None):
-    """Overlap-save with numpy.fft: tiles of B samples per axis overlapping by k - 1."""
-    nd, dtype = x.ndim, x.dtype
+    """Overlap-save: tiles of B samples per axis overlapping by k - 1, through _fft_library."""
+    dtype = x.dtype
     out_shape = tuple(hi - lo for lo, hi in lags)
     slices, pads, empty = _window(x.shape, w.shape, lags)
     if empty:
@@ -305,17 +304,24 @@ def _fft(x, w, lags, blocks=None):
     sizes = tuple(b for b, _ in blocks)
     steps = tuple(b - k + 1 for b, k in zip(sizes, w.shape, strict=True))
     counts = tuple(t for _, t in blocks)
-    extent = tuple(t * s + k - 1 for t, s, k in zip(counts, steps, w.shape, strict=True))
-    padded = np.zeros(extent, dtype)
-    padded[tuple(slice(b, b + s.stop - s.start) for (b, _), s in zip(pads, slices, strict=True))] = x[slices]
-    if all(t == 1 for t in counts):
-        tiles = padded
-    else:
-        tiles = sliding_window_view(padded, sizes)[tuple(slice(None, None, s) for s in steps)]
+    # tile (i1, .., in) reads the zero-padded input from i_d * step_d, which is position
+    # i_d * step_d - before_d of the window of x the lags read; copied straight into the tiles
+    window = x[slices]
+    real = fft_library.tiles((*counts, *sizes), sizes, dtype)
+    for index in np.ndindex(*counts):
+        first = [i * s - b for i, s, (b, _) in zip(index, steps, pads, strict=True)]
+        lo = [max(f, 0) for f in first]
+        hi = [min(f + b, n) for f, b, n in zip(first, sizes, window.shape, strict=True)]
+        tile = real[index]
+        if any(h - lo_ < b for lo_, h, b in zip(lo, hi, sizes, strict=True)):
+            tile[...] = 0
+        if all(h > lo_ for lo_, h in zip(lo, hi, strict=True)):
+            dst = tuple(slice(lo_ - f, h - f) for lo_, h, f in zip(lo, hi, first, strict=True))
+            tile[dst] = window[tuple(map(slice, lo, hi))]
     # the kernel's spectrum first: rfftn may return a buffer that its next call of the same
     # geometry reuses
     kernel = np.conj(fft_library.rfftn(w, sizes))
-    spectrum = fft_library.rfftn(tiles, sizes)
+    spectrum = fft_library.rfftn(real, sizes)
     spectrum *= kernel.astype(spectrum.dtype, copy=False)
     y = fft_library.irfftn(spectrum, sizes)
     out = np.empty(out_shape, dtype)
@@ -323,8 +329,7 @@ def _fft(x, w, lags, blocks=None):
     for index in np.ndindex(*counts):
         starts = [i * s for i, s in zip(index, steps, strict=True)]
         ends = [min(a + s, m) for a, s, m in zip(starts, steps, out_shape, strict=True)]
-        tile = y[index] if tiles.ndim > nd else y
-        out[tuple(map(slice, starts, ends))] = tile[
+        out[tuple(map(slice, starts, ends))] = y[index][
             tuple(slice(0, e - a) for a, e in zip(starts, ends, strict=True))
         ]
     return out
