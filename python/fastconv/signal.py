@@ -3,7 +3,7 @@
 ``correlate`` / ``convolve`` (1-D to 3-D) and ``correlate2d`` / ``convolve2d`` take the arguments of
 their scipy.signal namesakes and return the same array (same shape, same alignment), computed by
 fastconv's SIMD direct kernels, by two 1-D passes for a separable (rank-1) 2-D kernel, or by FFT
-(numpy.fft, overlap-save in tiles) when that is cheaper::
+(overlap-save in cache-sized tiles, see _fft_library) when that is cheaper::
 
     import fastconv
     y = fastconv.correlate(image, kernel, mode="same")          # scipy.signal.correlate
@@ -32,9 +32,9 @@ returns float64 (numpy's promotion). Integer, bool and complex inputs are a Type
 explicitly (``x.astype(np.float32)``), nothing is cast or wrapped silently.
 
 ``method``: ``"direct"`` runs fastconv's convolution engine (single channel, zero padding passed to the
-engine, other boundaries padded with numpy.pad first); ``"fft"`` runs numpy.fft (overlap-save with
-2-, 3-, 5-smooth block sizes); ``"auto"`` picks by a cost model of both, measured on the development
-machine (see ``_COST``), and never picks FFT when an input holds Inf or NaN (FFT would spread them over
+engine, other boundaries padded with numpy.pad first); ``"fft"`` runs pyFFTW when installed, else
+scipy.fft, else numpy.fft (overlap-save with 2-, 3-, 5-smooth block sizes); ``"auto"`` picks by a cost
+model of both, measured on the development machine (see ``_COST``), and never picks FFT when an input holds Inf or NaN (FFT would spread them over
 the whole output, where direct keeps them local). ``separable``: ``None`` detects a rank-1 2-D kernel
 and, with method ``"auto"`` or ``"direct"``, runs two direct 1-D passes when the cost model says that
 is cheaper; ``True`` requires it (a ValueError if the kernel is not rank 1); ``False`` never does it.
