@@ -37,7 +37,8 @@ scipy.fft, else numpy.fft (overlap-save with 2-, 3-, 5-smooth block sizes); ``"a
 model of both, measured on the development machine (see ``_COST``), and never picks FFT when an input
 holds Inf or NaN (FFT would spread them over the whole output, where direct keeps them local).
 ``separable``: ``None`` detects a rank-1 2-D kernel and, with method ``"auto"`` or ``"direct"``, runs
-two direct 1-D passes when the cost model says that is cheaper; ``True`` requires it (a ValueError if the kernel is not rank 1); ``False`` never does it.
+two direct 1-D passes when the cost model says that is cheaper; ``True`` requires it (a ValueError if
+the kernel is not rank 1); ``False`` never does it.
 Results agree with scipy to rounding: the direct method to about 1e-6 relative (float32) and 1e-15
 (float64), FFT to about 1e-6 / 1e-15 of the largest output magnitude.
 """
