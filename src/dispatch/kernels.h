@@ -10,6 +10,7 @@
 #include "winograd/winograd.h"
 
 struct fc_conv_rows;
+struct fc_conv_plane;
 
 /* The planes of a depthwise 3x3 convolution (float32, 2-D, stride 1 or 2 in both dimensions,
  * dilation 1): plane p of y (out_h x out_w) = bias[p % channels] + the 3x3 weights of channel
@@ -44,6 +45,7 @@ typedef struct fc_simd_kernels {
   const fc_dense_ops *dense_f32;
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
+  void (*conv_plane_f32)(const struct fc_conv_plane *plane);
   void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight,
                                 const float *bias, float *y, int64_t first_plane, int64_t end_plane,
                                 float *stage);
