@@ -110,6 +110,41 @@ def test_1d_matches_reference(algorithm, layout, padding, length):
     check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, None, algorithm, layout)
 
 
+# One-shot calls on one small image transform the weights block by block (streamed); larger or
+# batched inputs transform them all first, as plans do. These shapes cross the blocking edges: tile
+# rows shorter than a vector (2x3), rows that end inside a GEMM sliver (13x17), more input channels
+# than one GEMM K block (300), output channels not a multiple of the micro-kernel's rows (301 / 7),
+# several channel blocks split between threads, and more than one tile block (64 x 60x60).
+@pytest.mark.parametrize(
+    ("batch", "cin", "cout", "size", "groups"),
+    [
+        (1, 9, 7, (2, 3), 1),
+        (1, 24, 30, (13, 17), 3),
+        (1, 300, 301, (7, 7), 1),
+        (1, 96, 200, (14, 14), 2),
+        (2, 64, 70, (60, 60), 1),
+        (1, 1, 3, (1, 70), 1),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+def test_one_shot_equals_plan_and_reference(batch, cin, cout, size, groups, threads, algorithm, layout):
+    rng = np.random.default_rng(cin + cout)
+    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, 1, groups, threads, algorithm, layout)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "channels_last" else x
+    kw = dict(padding=1, groups=groups, algorithm=algorithm, layout=layout)
+    plan = fastconv.Convolution(w, b, **kw)
+    one_shot = fastconv.conv2d(xin, w, b, num_threads=threads, **kw)
+    np.testing.assert_allclose(
+        one_shot, plan(xin, num_threads=threads), rtol=0, atol=1e-5 * np.abs(one_shot).max()
+    )
+
+
 def test_unbatched_plan_and_sizes():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)

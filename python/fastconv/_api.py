@@ -149,6 +149,7 @@ class Convolution:
         self._layer_key = _tuning.layer_key(self._layer)
         self.algorithm = self.requested_algorithm
         self._last: _Decision | None = None
+        self._geometry = {}  # (input shape, dtype) -> what __call__ derived from them
         self._options = {
             "stride": self.stride,
             "padding": self._padding[1] if self._padding[0] == "pairs" else self._padding[0],
@@ -202,6 +203,16 @@ class Convolution:
 
     def __reduce__(self):
         return _restore, (self.weight, self.bias, self._options)
+
+    def _bound_to(self, weight, bias):
+        """A borrowed plan with this one's checked arguments on other arrays of the same shapes and
+        dtypes (the functional API's repeated calls)."""
+        plan = object.__new__(Convolution)
+        plan.__dict__.update(self.__dict__)
+        plan.weight = np.ascontiguousarray(weight)
+        plan.bias = None if bias is None else np.ascontiguousarray(bias)
+        plan._plan = _core.Plan(plan._layer, plan.weight, plan.bias, plan.requested_algorithm, True)
+        return plan
 
     def _to3(self, values, neutral):
         return (neutral,) * (3 - len(values)) + tuple(values)
@@ -413,6 +424,12 @@ class Convolution:
 
     def __call__(self, x, *, out=None, output_size=None, num_threads=None, _fn=None):
         fn = _fn or self._name
+        # An input of a shape and dtype seen before passes the same checks to the same geometry.
+        key = (x.shape, x.dtype) if type(x) is np.ndarray and out is None and output_size is None else None
+        geometry = self._geometry.get(key) if key else None
+        if geometry is not None:
+            threads = self._threads(A.num_threads(num_threads, fn))
+            return self._execute(x[np.newaxis] if geometry[0] else x, geometry, threads, None)
         x, unbatched, spatial, channel_axis = self._prepare(x, fn)
         given = x
         threads = self._threads(A.num_threads(num_threads, fn))
@@ -450,11 +467,19 @@ class Convolution:
             A.check_out(
                 out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn
             )
-            result = out.reshape(shape)
-        else:
-            result = np.empty(shape, dtype=self.dtype)
+        geometry = (unbatched, shape, self._to3(spatial, 1), *self._pads(pairs))
+        if key and self.padding_mode == "zeros":
+            if len(self._geometry) >= _GEOMETRIES_KEPT:
+                self._geometry.clear()
+            self._geometry[key] = geometry
+        return self._execute(x, geometry, threads, out)
+
+    def _execute(self, x, geometry, threads, out):
+        """Runs the plan on the batched input x; returns out, or the new result."""
+        unbatched, shape, in3, pb, pe = geometry
+        result = np.empty(shape, dtype=self.dtype) if out is None else out.reshape(shape)
         x = np.ascontiguousarray(x)
-        geometry = (batch, self._to3(spatial, 1), *self._pads(pairs), threads)
+        geometry = (shape[0], in3, pb, pe, threads)
         if result.size:
             engine, choice = self._decide(geometry, x, result)
             used = self._plan.execute(x, result, *geometry, engine)
@@ -488,6 +513,43 @@ class Convolution:
         )
 
 
+# Checked functional-call settings -> a Convolution without arrays (see _functional_plan), and how
+# many of each cache are kept before they are emptied.
+_CHECKED_SETTINGS: dict = {}
+_SETTINGS_KEPT = 256
+_GEOMETRIES_KEPT = 64
+
+
+def _plain(value) -> bool:
+    """Exact ints, strings, None and tuples of them: values that compare equal only when every
+    check treats them alike (1, 1.0, True and np.int64(1) are all equal, but not all accepted)."""
+    kind = type(value)
+    return kind is int or kind is str or value is None or (kind is tuple and all(map(_plain, value)))
+
+
+def _functional_plan(settings, weight, bias, make):
+    """The borrowed plan of one functional call. Checking the settings costs more than a small
+    layer's arithmetic, and calls that repeat them with plain values and arrays of the same types,
+    shapes and dtypes pass the same checks: the first such call's checked plan is kept without its
+    arrays, and later calls bind theirs to a copy of it."""
+    key = None
+    if type(weight) is np.ndarray and (bias is None or type(bias) is np.ndarray) and _plain(settings):
+        arrays = (weight.shape, weight.dtype) + (() if bias is None else (bias.shape, bias.dtype))
+        key = settings + arrays
+        checked = _CHECKED_SETTINGS.get(key)
+        if checked is not None:
+            return checked._bound_to(weight, bias)
+    plan = make()
+    if key is not None:
+        if len(_CHECKED_SETTINGS) >= _SETTINGS_KEPT:
+            _CHECKED_SETTINGS.clear()
+        checked = object.__new__(Convolution)
+        checked.__dict__.update(plan.__dict__)
+        checked.weight = checked.bias = checked._plan = None  # the caller's arrays are not kept
+        _CHECKED_SETTINGS[key] = checked
+    return plan
+
+
 def _convolution(
     nd,
     name,
@@ -504,20 +566,26 @@ def _convolution(
     out,
     num_threads,
 ):
-    plan = Convolution(
+    settings = (nd, name, stride, padding, dilation, groups, padding_mode, layout, algorithm, num_threads)
+    plan = _functional_plan(
+        settings,
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=nd,
-        _name=name,
-        _borrow=True,
+        lambda: Convolution(
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=name,
+            _borrow=True,
+        ),
     )
     return plan(input, out=out)
 
@@ -540,22 +608,28 @@ def _transposed(
     out,
     num_threads,
 ):
-    plan = Convolution(
+    settings = (nd, name, stride, padding, output_padding, groups, dilation, padding_mode, layout, algorithm)
+    plan = _functional_plan(
+        settings + (num_threads, "transposed"),
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        transposed=True,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=nd,
-        _name=name,
-        _borrow=True,
+        lambda: Convolution(
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation,
+            groups,
+            transposed=True,
+            output_padding=output_padding,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=name,
+            _borrow=True,
+        ),
     )
     return plan(input, out=out, output_size=output_size)
 

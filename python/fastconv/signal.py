@@ -3,7 +3,7 @@
 ``correlate`` / ``convolve`` (1-D to 3-D) and ``correlate2d`` / ``convolve2d`` take the arguments of
 their scipy.signal namesakes and return the same array (same shape, same alignment), computed by
 fastconv's SIMD direct kernels, by two 1-D passes for a separable (rank-1) 2-D kernel, or by FFT
-(numpy.fft, overlap-save in tiles) when that is cheaper::
+(overlap-save in cache-sized tiles, see _fft_library) when that is cheaper::
 
     import fastconv
     y = fastconv.correlate(image, kernel, mode="same")          # scipy.signal.correlate
@@ -32,12 +32,13 @@ returns float64 (numpy's promotion). Integer, bool and complex inputs are a Type
 explicitly (``x.astype(np.float32)``), nothing is cast or wrapped silently.
 
 ``method``: ``"direct"`` runs fastconv's convolution engine (single channel, zero padding passed to the
-engine, other boundaries padded with numpy.pad first); ``"fft"`` runs numpy.fft (overlap-save with
-2-, 3-, 5-smooth block sizes); ``"auto"`` picks by a cost model of both, measured on the development
-machine (see ``_COST``), and never picks FFT when an input holds Inf or NaN (FFT would spread them over
-the whole output, where direct keeps them local). ``separable``: ``None`` detects a rank-1 2-D kernel
-and, with method ``"auto"`` or ``"direct"``, runs two direct 1-D passes when the cost model says that
-is cheaper; ``True`` requires it (a ValueError if the kernel is not rank 1); ``False`` never does it.
+engine, other boundaries padded with numpy.pad first); ``"fft"`` runs pyFFTW when installed, else
+scipy.fft, else numpy.fft (overlap-save with 2-, 3-, 5-smooth block sizes); ``"auto"`` picks by a cost
+model of both, measured on the development machine (see ``_COST``), and never picks FFT when an input
+holds Inf or NaN (FFT would spread them over the whole output, where direct keeps them local).
+``separable``: ``None`` detects a rank-1 2-D kernel and, with method ``"auto"`` or ``"direct"``, runs
+two direct 1-D passes when the cost model says that is cheaper; ``True`` requires it (a ValueError if
+the kernel is not rank 1); ``False`` never does it.
 Results agree with scipy to rounding: the direct method to about 1e-6 relative (float32) and 1e-15
 (float64), FFT to about 1e-6 / 1e-15 of the largest output magnitude.
 """
@@ -48,9 +49,9 @@ import math
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _arguments as A
+from . import _fft_library as fft_library
 from ._api import conv1d, conv2d, conv3d
 
 __all__ = [
@@ -75,29 +76,31 @@ _BOUNDARIES = {
 }
 _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 
-# The cost model behind method="auto" and separable=None, in nanoseconds, fitted by hand to
-# benchmarks/bench_signal.py --calibrate (which refits it) at one thread on the development machine
-# (Zen 4, 2 shared cores; other builds ran meanwhile, so every figure is +-30%). The direct constants
-# are the engine's: refit them whenever its single-channel kernels change.
+# The cost model behind method="auto" and separable=None, in nanoseconds, at one thread on the
+# development machine (Zen 3, 2 cores shared with other builds, so every figure is +-30%). The direct
+# constants are the engine's: refit them (benchmarks/bench_signal.py --calibrate) whenever its
+# single-channel kernels change. The FFT constants are numpy.fft's, scaled by the FFT library's
+# relative speed (_fft_library.SPEED).
 #   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
-#   fft:     fft_call + points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
-#            + tiles * (n - 1) * per_tile
+#   fft:     fft_call + tiles * per_tile
+#            + SPEED * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
 #            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
 #            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
-#            (per_axis), and a small 2-D or 3-D tile has a cost of its own (64^2 tiles are 1.4x slower
-#            than 128^2 ones)
-# Measured at one thread, float32, AVX2 build. Direct (0.08-0.13 ns per multiply-add; float64 is
-# still the scalar path, 0.65 ns): 1024^2 x 15x15 19 ms, 1024^2 x 9x9 11 ms; 2048^2: 3x3 13-45 ms,
-# 5x5 26-73 ms, 15x15 189 ms, 31x31 533 ms; 1-D 10^6 x 63 taps 6.5-8 ms. FFT (numpy.fft): 2048^2 x
-# 15x15 134-256 ms in 128^2..512^2 tiles against 376-417 ms as one 2160^2 transform; 1024^2 x 31x31
-# 36-71 ms (one 1080^2 transform, or 256^2 tiles); 512^2 x 9x9 5-16 ms; 1-D 10^6 x 63 taps 13-25 ms
-# in 512..16384 blocks against 49-93 ms whole. Crossover for float32 on large inputs: 2-D between
-# 15x15 (direct) and 31x31 (FFT), about 23x23; 1-D at about 150-250 taps. float64: 2-D at about 9x9.
+#            (per_axis); each tile costs its own Python-level copy and, in 2-D and 3-D, small tiles
+#            run slower per point (64^2 tiles are 1.4x slower than 128^2 ones)
+# Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
+# per multiply-add on large kernels, 0.05 fitted over small ones; float64 is still the scalar path,
+# 0.65-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 26-32 ms, 31x31
+# 112 ms; 1-D 10^6 x 63 taps 2.6 ms, x 255 taps 6.5 ms, x 1023 taps 30 ms. FFT with pyFFTW: 2048^2 x
+# 31x31 48-59 ms in 384^2 tiles, 60 ms in 256^2, 72 ms in 1080^2, 157 ms as one 2160^2 transform
+# (hence _FFT_TILE_POINTS); 2048^2 x 15x15 51 ms; 1-D 10^6 x 63 / 255 / 1023 taps 7.2 / 6.6 / 7.6 ms
+# in 16384 blocks (10-20 ms in 1024 blocks). Crossover for float32 on large inputs: 2-D between 15x15
+# (direct) and 31x31 (FFT), about 21x21; 1-D at about 250 taps. float64: 2-D at about 9x9.
 _COST = {
     "float32": {
-        "call": 20e3,
-        "per_out": 1.1,
-        "mac": 0.09,
+        "call": 25e3,
+        "per_out": 0.9,
+        "mac": 0.03,
         "fft_call": 40e3,
         "per_point": 2.0,
         "butterfly": 1.2,
@@ -115,6 +118,8 @@ _COST = {
         "per_tile": 50e3,
     },
 }
+# the largest overlap-save tile considered (points), unless no tile fits
+_FFT_TILE_POINTS = 1 << 18
 # below this many multiply-adds a direct call runs on one thread (when num_threads is None)
 _SMALL_WORK = 1 << 18
 # separable=None only factors kernels up to this many taps (an SVD of a 64x64 matrix is ~1 ms)
@@ -252,13 +257,17 @@ def _fft_blocks(out_shape, w_shape, dtype):
     for m, k in zip(out_shape, w_shape, strict=True):
         full = next_fast_len(m + k - 1)
         sizes = {full}
-        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)]:
+        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)] + [384]:
             if k < b < full:
                 sizes.add(b)
         per_axis.append([(b, -(-m // (b - k + 1))) for b in sorted(sizes)])
-    best = None
-    for combo in _product(per_axis):
-        cost = _fft_cost(combo, dtype)
+    combos = _product(per_axis)
+    # tiles of cache size: one 2160^2 transform took 157 ms where 36 tiles of 384^2 took 55 ms
+    # (pyFFTW), and numpy.fft showed the same (376-417 ms against 134-256 ms)
+    fitting = [c for c in combos if math.prod(b for b, _ in c) <= _FFT_TILE_POINTS]
+    best, constants = None, _COST[dtype.name]
+    for combo in fitting or combos:
+        cost = _fft_cost(combo, constants)
         if best is None or cost < best[0]:
             best = (cost, combo)
     return best
@@ -271,16 +280,12 @@ def _product(lists):
     return combos
 
 
-def _fft_cost(combo, dtype):
-    c = _COST[dtype.name]
+def _fft_cost(combo, c):
     points = math.prod(b * t for b, t in combo)
     tiles = math.prod(t for _, t in combo)
     logs = sum(math.log2(b) for b, _ in combo)
-    return (
-        c["fft_call"]
-        + points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
-        + tiles * (len(combo) - 1) * c["per_tile"]
-    )
+    transforms = points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
+    return c["fft_call"] + tiles * c["per_tile"] + fft_library.SPEED * transforms
 
 
 def _direct_cost(out_size, taps, dtype):
@@ -289,8 +294,8 @@ def _direct_cost(out_size, taps, dtype):
 
 
 def _fft(x, w, lags, blocks=None):
-    """Overlap-save with numpy.fft: tiles of B samples per axis overlapping by k - 1."""
-    nd, dtype = x.ndim, x.dtype
+    """Overlap-save: tiles of B samples per axis overlapping by k - 1, through _fft_library."""
+    dtype = x.dtype
     out_shape = tuple(hi - lo for lo, hi in lags)
     slices, pads, empty = _window(x.shape, w.shape, lags)
     if empty:
@@ -300,22 +305,35 @@ def _fft(x, w, lags, blocks=None):
     sizes = tuple(b for b, _ in blocks)
     steps = tuple(b - k + 1 for b, k in zip(sizes, w.shape, strict=True))
     counts = tuple(t for _, t in blocks)
-    extent = tuple(t * s + k - 1 for t, s, k in zip(counts, steps, w.shape, strict=True))
-    padded = np.zeros(extent, dtype)
-    padded[tuple(slice(b, b + s.stop - s.start) for (b, _), s in zip(pads, slices, strict=True))] = x[slices]
-    axes = tuple(range(-nd, 0))
-    if all(t == 1 for t in counts):
-        tiles = padded
-    else:
-        tiles = sliding_window_view(padded, sizes)[tuple(slice(None, None, s) for s in steps)]
-    spectrum = np.fft.rfftn(tiles, s=sizes, axes=axes)
-    spectrum *= np.conj(np.fft.rfftn(w, s=sizes, axes=axes)).astype(spectrum.dtype, copy=False)
-    y = np.fft.irfftn(spectrum, s=sizes, axes=axes)
-    y = y[(Ellipsis, *(slice(0, s) for s in steps))]
-    if tiles.ndim > nd:  # (t1, .., tn, s1, .., sn) -> (t1, s1, .., tn, sn) -> (t1 * s1, .., tn * sn)
-        order = [i for d in range(nd) for i in (d, nd + d)]
-        y = y.transpose(order).reshape(tuple(t * s for t, s in zip(counts, steps, strict=True)))
-    return np.array(y[tuple(slice(0, m) for m in out_shape)], dtype=dtype, order="C")
+    # tile (i1, .., in) reads the zero-padded input from i_d * step_d, which is position
+    # i_d * step_d - before_d of the window of x the lags read; copied straight into the tiles
+    window = x[slices]
+    real = fft_library.tiles((*counts, *sizes), sizes, dtype)
+    for index in np.ndindex(*counts):
+        first = [i * s - b for i, s, (b, _) in zip(index, steps, pads, strict=True)]
+        lo = [max(f, 0) for f in first]
+        hi = [min(f + b, n) for f, b, n in zip(first, sizes, window.shape, strict=True)]
+        tile = real[index]
+        if any(h - lo_ < b for lo_, h, b in zip(lo, hi, sizes, strict=True)):
+            tile[...] = 0
+        if all(h > lo_ for lo_, h in zip(lo, hi, strict=True)):
+            dst = tuple(slice(lo_ - f, h - f) for lo_, h, f in zip(lo, hi, first, strict=True))
+            tile[dst] = window[tuple(map(slice, lo, hi))]
+    # the kernel's spectrum first: rfftn may return a buffer that its next call of the same
+    # geometry reuses
+    kernel = np.conj(fft_library.rfftn(w, sizes))
+    spectrum = fft_library.rfftn(real, sizes)
+    spectrum *= kernel.astype(spectrum.dtype, copy=False)
+    y = fft_library.irfftn(spectrum, sizes)
+    out = np.empty(out_shape, dtype)
+    # tile (i1, .., in) holds outputs [i_d * step_d, (i_d + 1) * step_d) along each axis d
+    for index in np.ndindex(*counts):
+        starts = [i * s for i, s in zip(index, steps, strict=True)]
+        ends = [min(a + s, m) for a, s, m in zip(starts, steps, out_shape, strict=True)]
+        out[tuple(map(slice, starts, ends))] = y[index][
+            tuple(slice(0, e - a) for a, e in zip(starts, ends, strict=True))
+        ]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -364,7 +382,13 @@ def _plan(x, w, lags, method, separable, fn):
             out_size, w.shape[0], x.dtype
         )
     blocks = None
-    if method == "auto" and costs["direct"] > _COST[x.dtype.name]["fft_call"]:
+    # no FFT plan when even transforming every output point once at the smallest block's log cost
+    # would cost more than direct: the block search takes a millisecond
+    c = _COST[x.dtype.name]
+    floor = c["fft_call"] + fft_library.SPEED * out_size * (
+        c["per_point"] + c["butterfly"] * sum(math.log2(2 * k) for k in w.shape)
+    )
+    if method == "auto" and min(costs.values()) > floor:
         blocks = _fft_blocks(out_shape, w.shape, x.dtype)
         costs["fft"] = blocks[0]
     choice = min(costs, key=costs.get)

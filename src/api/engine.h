@@ -25,6 +25,9 @@ typedef struct fc_engine {
   fc_status (*prepare)(const fc_conv_params *params, const void *weight, int one_shot, void **state,
                        int64_t *bytes);
   fc_status (*execute)(const fc_engine_call *call);
+  /* Set when execute() also runs with no state: a one-shot plan then skips prepare(), and the
+   * engine prepares only what the call's geometry needs. */
+  int executes_unprepared;
   void (*release)(void *state);
 } fc_engine;
 

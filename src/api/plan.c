@@ -115,7 +115,12 @@ static fc_status create(const fc_conv_params *params, const void *weight, const 
                                                 : engine->algorithm == algorithm;
     /* The direct engine also serves the layers no other engine needs to see (no input channels). */
     wanted |= engine == &fc_engine_direct;
-    if (wanted) status = add_engine(plan, engine, !borrow || algorithm != FC_ALGORITHM_AUTO);
+    /* A one-shot plan prepares only the engine it was asked for (the others, when an execution
+     * chooses them), and not one that prepares per execution. */
+    if (wanted)
+      status =
+          add_engine(plan, engine,
+                     !borrow || (engine->algorithm == algorithm && !engine->executes_unprepared));
   }
   if (status != FC_STATUS_OK) {
     fc_plan_destroy(plan);
@@ -148,15 +153,17 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
  * - otherwise (float64, or no SIMD ISA): a GEMM wins once each output reduces over enough inputs
  *   to amortise the column copy; thin reductions (depthwise, tiny groups) stay direct. */
 /* Winograd pays where its 2.25x fewer multiplies outweigh the transforms: enough channels for the
- * 16 GEMMs to run at speed, and, when the weights are transformed for this one call, enough tiles
- * to amortise that (measured at one thread: resnet50.l1/l2.3x3 and vgg16.conv1_2 win, the 7x7 and
- * 14x14 maps of l3/l4 lose by the transform alone, and win from a plan). */
+ * 16 GEMMs to run at speed, and, when the weights are transformed for this one call (block by
+ * block, beside their products), enough tiles to amortise that. Measured one-shot at one thread
+ * (ms, Winograd / direct / im2col + OpenBLAS): 512 channels 7x7 (16 tiles) 3.3-4.5 / 4.7-5.8 /
+ * 4.2-5.2, 256 channels 14x14 2.1 / 3.4 / 4.0, 256 channels 7x7 0.80 / 0.99 / 1.06; but 512
+ * channels 5x5 (9 tiles) 4.4 / 4.2 / 2.8 and 3x3 (4 tiles) 3.1 / 2.8 / 2.1. */
 static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->kernel[1] != 3 || p->in_per_group < 16 ||
       p->out_per_group < 16)
     return 0;
   const int64_t tiles = p->batch * fc_div_ceil(p->out[1], 2) * fc_div_ceil(p->out[2], 2);
-  return !plan->borrowed || tiles >= 128;
+  return !plan->borrowed || tiles >= 16;
 }
 
 /* `why` receives the rule that fired, as a sentence (fc_plan_explain). */
@@ -174,7 +181,7 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) {
-    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 128 "
+    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 16 "
                             "tiles to amortise transforming the weights for this one call"
                           : "Winograd: >= 16 input and output channels per group, and the plan "
                             "transformed the weights once";
@@ -254,7 +261,8 @@ fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine_wanted
     if (engine->algorithm != algorithm) continue;
     fc_engine_call call = {&problem, plan->weight, plan->bias, plan->states[i],
                            input,    output,       num_threads};
-    if (call.state || !engine->prepare) return engine->execute(&call);
+    if (call.state || !engine->prepare || engine->executes_unprepared)
+      return engine->execute(&call);
     /* A one-shot plan's engine prepared for this call only. */
     void *state = NULL;
     int64_t bytes = 0;

@@ -7,20 +7,27 @@
 #include "fastconv/fastconv.h"
 
 static int forked_child;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t first_use_once = PTHREAD_ONCE_INIT;
 
 static void mark_child(void) {
   __atomic_store_n(&forked_child, 1, __ATOMIC_RELAXED);
   fc_scratch_after_fork();
 }
-static void register_atfork(void) { pthread_atfork(NULL, NULL, mark_child); }
+/* The processors this process may use, read once: omp_get_num_procs() asks the kernel for the
+ * affinity mask on every call, a system call per layer. Like OpenMP's own default team size, it
+ * does not follow affinity changes made after the first execution. */
+static int available;
+
+static void first_use(void) {
+  pthread_atfork(NULL, NULL, mark_child);
+  available = omp_get_num_procs();
+}
 
 int fc_threads_resolve(int requested) {
   /* Registered before the first parallel region can run, since every execution resolves first. */
-  pthread_once(&atfork_once, register_atfork);
+  pthread_once(&first_use_once, first_use);
   if (__atomic_load_n(&forked_child, __ATOMIC_RELAXED)) return 1;
   if (requested <= 0) return omp_get_max_threads();
-  const int available = omp_get_num_procs();
   return requested < available ? requested : available;
 }
 

@@ -10,18 +10,34 @@
 #include "winograd/winograd.h"
 
 struct fc_conv_rows;
+struct fc_conv_plane;
 
 /* The planes of a depthwise 3x3 convolution (float32, 2-D, stride 1 or 2 in both dimensions,
- * dilation 1): y = bias + the 3x3 weights over an in_h x in_w plane x, read in place, with
- * pad_top / pad_left leading zero rows / columns and as many trailing ones as the out_h x out_w
- * plane y needs; nothing outside y is written. bias: NULL, or the plane's. The per-plane values
- * are pointer arguments, never a float or a struct built per plane: the core is compiled without
- * AVX, and a legacy SSE instruction run between two AVX kernel calls (a float argument's movss)
- * cost ~100 ns per call on the Zen 3 host, which tripled the time of 7 x 7 planes. */
+ * dilation 1): plane p of y (out_h x out_w) = bias[p % channels] + the 3x3 weights of channel
+ * p % channels over plane p of x (in_h x in_w), read with pad_top / pad_left leading zero rows /
+ * columns and as many trailing ones as y needs; nothing outside y is written. bias: NULL or one
+ * per channel; the kernel computes planes [first_plane, end_plane). The kernel stages each input
+ * row, zero-padded and split into its `stride` column phases, in `stage`
+ * (FC_DEPTHWISE3X3_STAGE_ROWS * stride * pitch floats, one per thread), so its inner loop has plain
+ * loads only. pitch: floats per staged phase row, fc_depthwise3x3_pitch. The call takes pointers
+ * and integers only, never a float: the core is compiled without AVX, and a legacy SSE instruction
+ * run between two AVX kernel calls (a float argument's movss) cost ~100 ns per call on the Zen 3
+ * host. The kernel reads x up to the end of plane end_plane - 1 only. */
 typedef struct fc_depthwise3x3 {
-  const float *zero_row; /* in_w zeros, read in place of the rows in the padding */
-  int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left;
+  int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left, channels, pitch;
 } fc_depthwise3x3;
+
+/* A ring of 16 staged input rows (a block of output rows reads at most 9) and one zero row. */
+#define FC_DEPTHWISE3X3_STAGE_ROWS 17
+
+/* Reads reach out_w + 2 past a phase row's start, rounded up to vectors of up to 16 floats; the
+ * staged input reaches pad_left / stride + ceil(in_w / stride), likewise. */
+static inline int64_t fc_depthwise3x3_pitch(int64_t in_w, int64_t out_w, int64_t stride,
+                                            int64_t pad_left) {
+  const int64_t data_end = pad_left / stride + 1 + (in_w + stride - 1) / stride;
+  const int64_t end = (out_w + 2 > data_end ? out_w + 2 : data_end) + 16;
+  return (end + 15) / 16 * 16;
+}
 
 typedef struct fc_simd_kernels {
   const char *isa;
@@ -29,8 +45,10 @@ typedef struct fc_simd_kernels {
   const fc_dense_ops *dense_f32;
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
-  void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight9,
-                                const float *bias, float *y);
+  void (*conv_plane_f32)(const struct fc_conv_plane *plane);
+  void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight,
+                                const float *bias, float *y, int64_t first_plane, int64_t end_plane,
+                                float *stage);
   const fc_winograd_kernels *winograd;
 } fc_simd_kernels;
 

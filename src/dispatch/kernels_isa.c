@@ -1,5 +1,6 @@
 /* One ISA's kernel table; compiled once per ISA, like the kernels it lists. */
 #include "direct/conv_patches.h"
+#include "direct/conv_plane.h"
 #include "dispatch/kernels.h"
 #include "simd/simd.h"
 
@@ -8,8 +9,10 @@ extern const fc_dense_ops FC_SYM(fc_dense_f32_ops);
 void FC_SYM(fc_conv_pack_patches_f32)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n,
                                       size_t nrp, float *dst);
 void FC_SYM(fc_conv_rows_f32)(const fc_conv_rows *rows);
+void FC_SYM(fc_conv_plane_f32)(const fc_conv_plane *plane);
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
-                                      const float *weight9, const float *bias, float *y);
+                                      const float *weight, const float *bias, float *y,
+                                      int64_t first_plane, int64_t end_plane, float *stage);
 extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
 
 const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
@@ -18,6 +21,7 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .dense_f32 = &FC_SYM(fc_dense_f32_ops),
     .pack_patches_f32 = FC_SYM(fc_conv_pack_patches_f32),
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
+    .conv_plane_f32 = FC_SYM(fc_conv_plane_f32),
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
     .winograd = &FC_SYM(fc_winograd_kernels),
 };

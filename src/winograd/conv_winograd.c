@@ -1,8 +1,10 @@
 /* The Winograd engines (winograd.h): F(2x2, 3x3) ("winograd") and the opt-in F(4x4, 3x3)
  * ("winograd_f4"), one mechanism parameterised by the tile's output size m; float32, 1-D or 2-D,
  * 3-tap kernels, stride 1, dilation 1, any padding and groups, either layout, on a SIMD ISA. Work
- * items are (image, group, block of tile rows); a block's transformed input and products stay in
- * L2 while its GEMMs run. */
+ * items are (image, group, block of tile rows, part of the output-channel blocks): an item
+ * transforms its tile block's input into the GEMM's slivers, then per output-channel block runs
+ * the products on the micro-kernels and the output transform while that block's M is in L2. The
+ * engine executes unprepared (engine.h): a one-shot call transforms the weights itself. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +14,16 @@
 #include "dispatch/kernels.h"
 #include "winograd/winograd.h"
 
-/* Floats of V or M per block: about 1 MiB of the two together. */
+/* Floats of a tile block's V (512 KiB: one frequency's part, the GEMM's B, stays in L2), of an
+ * output-channel block's M (256 KiB, in L2 until the output transform reads it) and of a streamed
+ * channel block's U (1 MiB: each of its floats is read once per sliver, so it may stream from L3;
+ * smaller blocks would re-read V more often). A one-shot call streams the weights when one image's
+ * V is at most FC_WINOGRAD_STREAMED_BLOCKS blocks. */
 #define FC_WINOGRAD_BLOCK_FLOATS (INT64_C(1) << 17)
+#define FC_WINOGRAD_M_FLOATS (INT64_C(1) << 16)
+#define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 18)
+#define FC_WINOGRAD_STREAMED_BLOCKS 4
+/* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
 /* Channels-last input is transposed to channels-first in blocks of this many channels and
  * positions (a block of each stays in L1). */
@@ -89,14 +99,35 @@ static void transpose_block(const float *x, int64_t channels, int64_t volume, in
     for (int64_t c = c0; c < c1; c++) out[c * volume + v] = image[v * channels + c];
 }
 
+/* The products of one frequency for a block of output channels: M[oc][t] = U[oc][:] V[:][t], U in
+ * the GEMM's packed panels (row oc at oc * k), V in its packed slivers, on the micro-kernels. Each
+ * sliver stays in L1 while the channel block's panels pass over it. */
+static void products(const fc_gemm_tile *gemm, const float *u, const float *v,
+                     const fc_winograd_slivers *slivers, int64_t channels, float *mv, int64_t ldm) {
+  const int64_t k = slivers->rows;
+  for (int64_t sliver = 0; sliver * slivers->nr < slivers->tiles; sliver++) {
+    const int64_t t0 = sliver * slivers->nr, n = fc_min(slivers->nr, slivers->tiles - t0);
+    const int64_t width = fc_winograd_sliver_width(slivers, sliver);
+    const fc_gemm_ukernel_fn uk = width == slivers->nr ? gemm->main : gemm->tail;
+    const float *b = v + t0 * k;
+    for (int64_t pc = 0; pc < k; pc += FC_GEMM_KC) {
+      const int64_t kc = fc_min(FC_GEMM_KC, k - pc);
+      for (int64_t oc = 0; oc < channels; oc += gemm->mr)
+        uk((size_t)kc, u + oc * k + pc * gemm->mr, b + pc * width, mv + oc * ldm + t0, (size_t)ldm,
+           (size_t)fc_min(gemm->mr, channels - oc), (size_t)n, pc != 0, NULL);
+    }
+  }
+}
+
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
-  const fc_gemm_ops *ops = kernels->gemm_f32;
+  const fc_gemm_tile *gemm = &kernels->gemm_f32->tile;
   const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1]);
   const winograd_state *st = call->state;
-  const int64_t icg = p->in_per_group, ocg = p->out_per_group;
+  const int64_t icg = p->in_per_group, ocg = p->out_per_group, mr = gemm->mr;
   const int frequencies = tile->t_h * tile->t_w;
+  const int64_t taps = p->kernel[1] * p->kernel[2];
   const int64_t tiles_h = fc_div_ceil(p->out[1], tile->m_h),
                 tiles_w = fc_div_ceil(p->out[2], tile->m_w);
   /* m_w phases of the padded width; tile column c of tile t is phase c % m_w, index
@@ -106,31 +137,61 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t plane = hp * tile->m_w * wq;
   const padded_input g = {.hp = hp, .sw = tile->m_w, .wq = wq, .dp = 1, .plane = plane};
   const int64_t channels = p->batch * p->in_channels;
-  /* Blocks of whole tile rows, as many as fit the budget, cut finer only to feed the threads. */
-  const int64_t per_row = frequencies * fc_max(icg, ocg) * tiles_w;
-  int64_t block = fc_max(1, fc_min(tiles_h, FC_WINOGRAD_BLOCK_FLOATS / per_row));
-  const int64_t outer = p->batch * p->groups;
-  if (call->num_threads > 1 &&
-      outer * fc_div_ceil(tiles_h, block) < call->num_threads * FC_ITEMS_PER_THREAD)
-    block = fc_max(1, tiles_h / fc_div_ceil(call->num_threads * FC_ITEMS_PER_THREAD, outer));
-  const int64_t blocks = fc_div_ceil(tiles_h, block), items = outer * blocks;
-  const int64_t tb_max = block * tiles_w;
-  const int64_t v_floats = frequencies * skewed(icg * tb_max),
-                m_floats = frequencies * skewed(ocg * tb_max);
+  /* A one-shot call (no state) on one small image transforms the weights block by block right
+   * before their products, so they never go to memory and back; with more tile blocks it
+   * transforms them all first, as a plan does. */
+  const int64_t image_v = frequencies * icg * tiles_h * tiles_w;
+  const int streamed =
+      !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
+  /* Blocks of whole tile rows whose V fits the budget, spread evenly. */
+  const int64_t blocks =
+      streamed ? 1
+               : fc_div_ceil(tiles_h,
+                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * tiles_w)));
+  const int64_t tb_max = fc_div_ceil(tiles_h, blocks) * tiles_w;
+  /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
+   * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
+   * evenly. When the items would not divide among the threads, the channel blocks are split into
+   * as few parts as make them divide (each part transforms its tile block's input again). */
+  const int64_t outer = p->batch * p->groups * blocks, panels = fc_div_ceil(ocg, mr);
+  int64_t panels_per_block = FC_WINOGRAD_M_FLOATS / (frequencies * tb_max * mr);
+  if (streamed)
+    panels_per_block = fc_min(panels_per_block, FC_WINOGRAD_U_FLOATS / (frequencies * icg * mr));
+  int64_t oc_blocks = fc_div_ceil(panels, fc_max(1, panels_per_block)), parts = 1;
+  if (call->num_threads > 1 && outer % call->num_threads &&
+      outer < call->num_threads * FC_ITEMS_PER_THREAD) {
+    parts = fc_div_ceil(call->num_threads, outer);
+    while ((outer * parts) % call->num_threads) parts++;
+    parts = fc_min(parts, panels);
+    oc_blocks = fc_min(panels, fc_div_ceil(oc_blocks, parts) * parts);
+  }
+  const int64_t per_part = fc_div_ceil(oc_blocks, parts), items = outer * parts;
+  const int64_t ocb = fc_div_ceil(panels, oc_blocks) * mr; /* at most */
+  const int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
+  const int64_t m_floats = frequencies * skewed(ocb * tb_max);
+  const int64_t u_block_stride = skewed(ocb * icg),
+                u_floats = streamed ? frequencies * u_block_stride : 0;
   const int channels_last = p->layout == FC_LAYOUT_CHANNELS_LAST;
   /* Channels-last output is written in place (y_col = channels); its input is transposed first. */
   const int64_t y_col = channels_last ? p->out_channels : 1;
   const int64_t transposed_floats = channels_last ? channels * p->in_volume : 0;
+  /* A one-shot call's U of every group, when not streamed. */
+  const int64_t packed = skewed(fc_div_ceil(ocg, mr) * mr * icg);
+  const int64_t all_u_floats = !st && !streamed ? p->groups * frequencies * packed : 0;
   float *padded = fc_scratch_get((size_t)(channels * plane + FC_WINOGRAD_SLACK) * sizeof(float));
   float *transposed =
       channels_last ? fc_scratch_get((size_t)transposed_floats * sizeof(float)) : NULL;
-  if (!padded || (channels_last && !transposed)) {
+  float *all_u = all_u_floats ? fc_scratch_get((size_t)all_u_floats * sizeof(float)) : NULL;
+  if (!padded || (channels_last && !transposed) || (all_u_floats && !all_u)) {
     fc_scratch_put(padded);
     fc_scratch_put(transposed);
+    fc_scratch_put(all_u);
     return FC_STATUS_OUT_OF_MEMORY;
   }
   memset(padded + channels * plane, 0, FC_WINOGRAD_SLACK * sizeof(float));
   const float *x = channels_last ? transposed : call->input, *bias = call->bias;
+  const float *w = call->weight, *u_all = st ? st->u : all_u;
+  const int64_t u_all_stride = st ? st->packed_floats : packed;
   float *y = call->output;
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
@@ -143,13 +204,24 @@ static fc_status execute(const fc_engine_call *call, int m) {
         transpose_block(call->input, p->in_channels, p->in_volume, i / (vb * cb),
                         i % cb * FC_TRANSPOSE_BLOCK, i / cb % vb * FC_TRANSPOSE_BLOCK, transposed);
     }
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t c = 0; c < channels; c++)
       fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * plane);
+    if (all_u) {
+      const int64_t panels = fc_div_ceil(ocg, mr);
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < p->groups * panels; i++) {
+        const int64_t grp = i / panels, oc = i % panels * mr;
+        tile->weights_f32(w + (grp * ocg + oc) * icg * taps, fc_min(mr, ocg - oc), icg, mr,
+                          all_u + grp * frequencies * packed + oc * icg, packed);
+      }
+    }
+#pragma omp barrier
     float *v = fc_scratch_get((size_t)(v_floats + FC_WINOGRAD_SLACK) * sizeof(float));
     float *mv = fc_scratch_get((size_t)(m_floats + FC_WINOGRAD_SLACK) * sizeof(float));
-    float *work = fc_scratch_get(FC_GEMM_WORK_FLOATS * sizeof(float));
-    if (!v || !mv || !work) {
+    float *u_block = streamed ? fc_scratch_get((size_t)u_floats * sizeof(float)) : NULL;
+    const int ready = v && mv && (!streamed || u_block);
+    if (!ready) {
 #pragma omp atomic write
       failed = 1;
     } else {
@@ -157,41 +229,51 @@ static fc_status execute(const fc_engine_call *call, int m) {
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
-      if (!v || !mv || !work) continue;
-      const int64_t b = item % blocks, grp = item / blocks % p->groups,
-                    n = item / (blocks * p->groups);
-      const int64_t th0 = b * block, th_count = fc_min(block, tiles_h - th0),
-                    tb = th_count * tiles_w, v_stride = skewed(icg * tb),
-                    m_stride = skewed(ocg * tb);
+      if (!ready) continue;
+      const int64_t part = item % parts, b = item / parts % blocks,
+                    grp = item / (parts * blocks) % p->groups,
+                    n = item / (parts * blocks * p->groups);
+      const int64_t th0 = b * tiles_h / blocks, th_count = (b + 1) * tiles_h / blocks - th0,
+                    tb = th_count * tiles_w;
+      const fc_winograd_slivers slivers = {gemm->nr, gemm->tail ? gemm->tail_nr : 0, tb, icg};
+      const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
       const float *in = padded + (n * p->in_channels + grp * icg) * plane;
       for (int64_t ic = 0; ic < icg; ic++)
-        for (int64_t r = 0; r < th_count; r++)
-          tile->input_f32(in + ic * plane, wq, tile->m_h * (th0 + r), tiles_w,
-                          v + ic * tb + r * tiles_w, v_stride);
-      for (int f = 0; f < frequencies; f++) {
-        const float *a = st->u + (grp * frequencies + f) * st->packed_floats;
-        const fc_matrix_ctx ctx = {v + f * v_stride, (size_t)tb};
-        ops->driver(&ops->tile, (size_t)ocg, (size_t)tb, (size_t)icg, a, ops->pack_b_matrix, &ctx,
-                    mv + f * m_stride, (size_t)tb, NULL, work);
-      }
-      for (int64_t oc = 0; oc < ocg; oc++) {
-        const int64_t channel = grp * ocg + oc;
-        float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
-                                         : y + (n * p->out_channels + channel) * p->out_volume;
-        for (int64_t r = 0; r < th_count; r++) {
-          const int64_t oh = tile->m_h * (th0 + r);
-          tile->output_f32(mv + oc * tb + r * tiles_w, m_stride, tiles_w,
-                           bias ? bias + channel : NULL, y_channel + oh * p->out[2] * y_col,
-                           p->out[2] * y_col, y_col, fc_min(tile->m_h, p->out[1] - oh), p->out[2]);
+        tile->input_f32(in + ic * plane, wq, tile->m_h * th0, tiles_w, v, v_stride, &slivers, ic);
+      for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
+        const int64_t oc0 = mr * (ob * panels / oc_blocks),
+                      ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
+        const float *u = u_all + grp * frequencies * u_all_stride + oc0 * icg;
+        int64_t u_stride = u_all_stride;
+        if (streamed) {
+          tile->weights_f32(w + (grp * ocg + oc0) * icg * taps, ocn, icg, mr, u_block,
+                            u_block_stride);
+          u = u_block;
+          u_stride = u_block_stride;
+        }
+        for (int f = 0; f < frequencies; f++)
+          products(gemm, u + f * u_stride, v + f * v_stride, &slivers, ocn, mv + f * m_stride, tb);
+        for (int64_t oc = 0; oc < ocn; oc++) {
+          const int64_t channel = grp * ocg + oc0 + oc;
+          float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
+                                           : y + (n * p->out_channels + channel) * p->out_volume;
+          for (int64_t r = 0; r < th_count; r++) {
+            const int64_t oh = tile->m_h * (th0 + r);
+            tile->output_f32(mv + oc * tb + r * tiles_w, m_stride, tiles_w,
+                             bias ? bias + channel : NULL, y_channel + oh * p->out[2] * y_col,
+                             p->out[2] * y_col, y_col, fc_min(tile->m_h, p->out[1] - oh),
+                             p->out[2]);
+          }
         }
       }
     }
     fc_scratch_put(v);
     fc_scratch_put(mv);
-    fc_scratch_put(work);
+    fc_scratch_put(u_block);
   }
   fc_scratch_put(padded);
   fc_scratch_put(transposed);
+  fc_scratch_put(all_u);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
@@ -212,6 +294,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
       .prepare = NAME##_prepare,                                                             \
       .execute = NAME##_execute,                                                             \
       .release = release,                                                                    \
+      .executes_unprepared = 1,                                                              \
   };
 
 WINOGRAD_ENGINE(winograd, FC_ALGORITHM_WINOGRAD, 2)

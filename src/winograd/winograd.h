@@ -8,10 +8,11 @@
  * is the 2-D case with the identity, m = 1 and a 1-tap kernel, along the height), so F(2) and F(4)
  * are one mechanism; winograd_f32.c holds the matrices and says how F(4)'s points were chosen.
  *
- * The weights are transformed once per plan into U[f][oc][ic], written straight into the GEMM's
- * packed panels; per call the input tiles of a block of tile rows are transformed to
- * V[f][ic][tile], the products M_f = U_f V_f run on the shared GEMM, and the output transform
- * writes the m x m tiles. The input is read from a zero-padded copy split into m phases along the
+ * The weights are transformed into U[f][oc][ic], written straight into the GEMM's packed A panels
+ * (once per plan, or per call block by block); the input tiles of a block of tile rows are
+ * transformed straight into the GEMM's packed B slivers V[f][sliver][ic][lane], the products
+ * M_f = U_f V_f run on the shared micro-kernels, and the output transform writes the m x m tiles
+ * while M is in cache. The input is read from a zero-padded copy split into m phases along the
  * width (padded_input.h), so tile column c of consecutive tiles is one vector. */
 #ifndef FASTCONV_WINOGRAD_WINOGRAD_H
 #define FASTCONV_WINOGRAD_WINOGRAD_H
@@ -24,6 +25,19 @@
 /* Frequencies of the largest tile, F(4x4, 3x3). */
 #define FC_WINOGRAD_MAX_FREQUENCIES 36
 
+/* How a block's tiles lie in the GEMM's packed B slivers: tile t of row k (an input channel) is
+ * float k * width + t % nr of sliver t / nr, which starts at (t / nr) * nr * rows; a sliver is nr
+ * tiles wide, the last one tail_nr wide when its tiles fit the narrow micro-kernel. The widths
+ * are multiples of the vector length. */
+typedef struct fc_winograd_slivers {
+  int64_t nr, tail_nr; /* the GEMM tile's widths (tail_nr 0: no narrow kernel) */
+  int64_t tiles, rows; /* tiles of the block; rows of each sliver */
+} fc_winograd_slivers;
+
+static inline int64_t fc_winograd_sliver_width(const fc_winograd_slivers *s, int64_t sliver) {
+  return s->tail_nr && s->tiles - sliver * s->nr <= s->tail_nr ? s->tail_nr : s->nr;
+}
+
 /* A tile size's kernels for one ISA. Arguments are pointers and integers only: the core is
  * compiled without AVX, and a float argument costs an SSE/AVX transition per call. */
 typedef struct fc_winograd_tile {
@@ -33,10 +47,11 @@ typedef struct fc_winograd_tile {
    * as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows: u + f * u_stride. */
   void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,
                       int64_t u_stride);
-  /* Tiles [0, count) of the tile row starting at padded row `row` of one channel's m_w-phase
-   * block (phase width wq): V[f * v_stride + t] for every frequency f. */
-  void (*input_f32)(const float *padded, int64_t wq, int64_t row, int64_t count, float *v,
-                    int64_t v_stride);
+  /* One channel's tiles of a block, the tile rows of tiles_w tiles from padded row `row` of its
+   * m_w-phase block (phase width wq), into row `channel` of the block's slivers V + f * v_stride
+   * for every frequency f (the last sliver filled to its width). */
+  void (*input_f32)(const float *padded, int64_t wq, int64_t row, int64_t tiles_w, float *v,
+                    int64_t v_stride, const fc_winograd_slivers *slivers, int64_t channel);
   /* One output channel's tiles [0, count) of a tile row: from M[f * m_stride + t] to `rows`
    * (<= m_h) output rows y + i * y_row, columns [0, out_w), each output y + o * y_col (1 for
    * channels-first, the channel count for channels-last), plus *bias (bias may be NULL). */

@@ -96,63 +96,122 @@ static void store_lanes(float *dst, fc_vf v, int64_t left) {
     fc_store_partial(dst, v, (int)left);
 }
 
+/* Input channels of a panel gathered per pass: a multiple of 16, so a pass is whole vectors. */
+#define WEIGHT_CHUNK 32
+#define MAX_MR 16
+
 /* U = G g G^T, vectorised over FC_L consecutive floats of a packed panel: float j of panel p is
- * (input channel j / mr, output channel p * mr + j % mr), so the stores are contiguous. */
+ * (input channel j / mr, output channel p * mr + j % mr), so the stores are contiguous. The taps
+ * are first gathered tap-major for a chunk of input channels (scalar copies, read back as vectors
+ * only after the whole chunk is written: gathering straight into a vector's lanes stalls every
+ * load on store forwarding, 3x slower). */
 FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_t ocg, int64_t icg,
                        int64_t mr, float *u, int64_t u_stride) {
   const int taps = h->k * w_axis->k;
   const int64_t panel_floats = mr * icg;
+  static const float zeros[MAX_K * MAX_K];
+  float gathered[MAX_K * MAX_K][WEIGHT_CHUNK * MAX_MR] __attribute__((aligned(64)));
   for (int64_t p = 0; p * mr < ocg; p++) {
     float *dst = u + p * panel_floats;
-    int64_t ic = 0, r = 0;
-    for (int64_t j0 = 0; j0 < panel_floats; j0 += FC_L) {
-      float lanes[MAX_K * MAX_K][FC_L];
-      for (int l = 0; l < FC_L; l++, r++) { /* float j0 + l: channel (p mr + r, ic) */
-        if (r == mr) r = 0, ic++;
-        const int64_t oc = p * mr + r;
-        const float *src = w + (oc * icg + ic) * taps;
-        const int inside = ic < icg && oc < ocg;
+    for (int64_t ic0 = 0; ic0 < icg; ic0 += WEIGHT_CHUNK) {
+      const int64_t chunk = icg - ic0 < WEIGHT_CHUNK ? icg - ic0 : WEIGHT_CHUNK;
+      const float *src[MAX_MR];
+      for (int64_t r = 0; r < mr; r++)
+        src[r] = p * mr + r < ocg ? w + ((p * mr + r) * icg + ic0) * taps : NULL;
+      for (int64_t c = 0; c < chunk; c++)
+        for (int64_t r = 0; r < mr; r++) {
+          const float *tap = src[r] ? src[r] + c * taps : zeros;
 #pragma GCC unroll 9
-        for (int t = 0; t < taps; t++) lanes[t][l] = inside ? src[t] : 0.0f;
+          for (int t = 0; t < taps; t++) gathered[t][c * mr + r] = tap[t];
+        }
+      const int64_t floats = chunk * mr;
+      for (int64_t j = 0; j < floats; j += FC_L) {
+        fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
+#pragma GCC unroll 3
+        for (int a = 0; a < h->k; a++)
+#pragma GCC unroll 3
+          for (int b = 0; b < w_axis->k; b++) g[a][b] = fc_load(&gathered[a * w_axis->k + b][j]);
+        sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
+                 (const fc_vf(*)[MAX_T])g, out);
+#pragma GCC unroll 6
+        for (int i = 0; i < h->t; i++)
+#pragma GCC unroll 6
+          for (int k = 0; k < w_axis->t; k++)
+            store_lanes(dst + (i * w_axis->t + k) * u_stride + ic0 * mr + j, out[i][k], floats - j);
       }
-      fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
-#pragma GCC unroll 3
-      for (int a = 0; a < h->k; a++)
-#pragma GCC unroll 3
-        for (int b = 0; b < w_axis->k; b++) g[a][b] = fc_load(lanes[a * w_axis->k + b]);
-      sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
-               (const fc_vf(*)[MAX_T])g, out);
-#pragma GCC unroll 6
-      for (int i = 0; i < h->t; i++)
-#pragma GCC unroll 6
-        for (int k = 0; k < w_axis->t; k++)
-          store_lanes(dst + (i * w_axis->t + k) * u_stride + j0, out[i][k], panel_floats - j0);
     }
   }
 }
 
-/* V = B^T d B for FC_L tiles at a time; d[r][c] is padded row row + r, column m t + c, which is
- * phase c % m, index t + c / m. */
+/* V = B^T d B for the block's tiles, FC_L at a time in the order of the slivers: tile q is tile
+ * row q / tiles_w (padded rows row + m_h (q / tiles_w) on), column q % tiles_w; d[r][c] of tile
+ * column t is phase c % m, index t + c / m of its padded row r. A vector of tiles that runs into
+ * the next tile row (or past the block, as zeros) is loaded row by row, in masked lanes. Sliver
+ * widths are multiples of FC_L, so a vector is one store, and the last sliver is filled to its
+ * width: its padding lanes are finite. */
 FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int64_t wq,
-                     int64_t row, int64_t count, float *v, int64_t v_stride) {
+                     int64_t row, int64_t tiles_w, float *v, int64_t v_stride,
+                     const fc_winograd_slivers *slivers, int64_t channel) {
   const int m = w_axis->m;
-  for (int64_t t = 0; t < count; t += FC_L) {
+  const int64_t tiles = slivers->tiles, nr = slivers->nr;
+  const int64_t last = (tiles - 1) / nr;
+  const int64_t end = last * nr + fc_winograd_sliver_width(slivers, last);
+  for (int64_t q = 0; q < end; q += FC_L) {
+    const int64_t tile_row = q / tiles_w, column = q % tiles_w;
     fc_vf d[MAX_T][MAX_T], out[MAX_T][MAX_T];
+    if (q + FC_L <= tiles && column + FC_L <= tiles_w) {
 #pragma GCC unroll 6
-    for (int r = 0; r < h->t; r++) {
-      const float *line = padded + (row + r) * m * wq + t;
+      for (int r = 0; r < h->t; r++) {
+        const float *line = padded + (row + h->m * tile_row + r) * m * wq + column;
 #pragma GCC unroll 6
-      for (int c = 0; c < w_axis->t; c++) d[r][c] = fc_load(line + (c % m) * wq + c / m);
+        for (int c = 0; c < w_axis->t; c++) d[r][c] = fc_load(line + (c % m) * wq + c / m);
+      }
+    } else {
+#pragma GCC unroll 6
+      for (int r = 0; r < h->t; r++)
+#pragma GCC unroll 6
+        for (int c = 0; c < w_axis->t; c++) d[r][c] = fc_zero();
+      const int valid = (int)(tiles - q < FC_L ? tiles - q : FC_L);
+      int64_t tr = tile_row, tc = column;
+      for (int lo = 0; lo < valid; tr++, tc = 0) { /* lanes [lo, hi): tile row tr from tc */
+        const int hi = (int)(valid - lo < tiles_w - tc ? valid : lo + tiles_w - tc);
+#pragma GCC unroll 6
+        for (int r = 0; r < h->t; r++) {
+          const float *line = padded + (row + h->m * tr + r) * m * wq + tc - lo;
+#pragma GCC unroll 6
+          for (int c = 0; c < w_axis->t; c++)
+            d[r][c] += fc_load_lanes(line + (c % m) * wq + c / m, lo, hi);
+        }
+        lo = hi;
+      }
     }
     sandwich(&h->bt[0][0], MAX_T, h->t, h->t, &w_axis->bt[0][0], MAX_T, w_axis->t, w_axis->t,
              (const fc_vf(*)[MAX_T])d, out);
-    const int64_t left = count - t;
+    const int64_t sliver = q / nr, width = fc_winograd_sliver_width(slivers, sliver);
+    float *dst = v + sliver * nr * slivers->rows + channel * width + q % nr;
 #pragma GCC unroll 6
     for (int i = 0; i < h->t; i++)
 #pragma GCC unroll 6
-      for (int k = 0; k < w_axis->t; k++)
-        store_lanes(v + (i * w_axis->t + k) * v_stride + t, out[i][k], left);
+      for (int k = 0; k < w_axis->t; k++) fc_store(dst + (i * w_axis->t + k) * v_stride, out[i][k]);
   }
+}
+
+/* {a[0], b[0], a[1], b[1], ...} from the low (interleave_lo) or high (interleave_hi) halves. */
+#if FC_L == 4
+#define INTERLEAVE_LO 0, 4, 1, 5
+#define INTERLEAVE_HI 2, 6, 3, 7
+#elif FC_L == 8
+#define INTERLEAVE_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define INTERLEAVE_HI 4, 12, 5, 13, 6, 14, 7, 15
+#else
+#define INTERLEAVE_LO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define INTERLEAVE_HI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#endif
+FC_INLINE fc_vf interleave_lo(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_LO);
+}
+FC_INLINE fc_vf interleave_hi(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_HI);
 }
 
 /* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j. */
@@ -170,13 +229,31 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
         x[i][k] = fc_load(mv + (i * w_axis->t + k) * m_stride + t);
     sandwich(&h->at[0][0], MAX_T, h->m, h->t, &w_axis->at[0][0], MAX_T, m, w_axis->t,
              (const fc_vf(*)[MAX_T])x, out);
-    /* Tile t's outputs are m apart: interleave the m column vectors through the stack. */
+    /* Tile t's outputs are m apart: interleave the m column vectors, in registers when whole
+     * vectors go to contiguous outputs, else through the stack. */
     const int64_t n = fc_min_size((size_t)(m * FC_L), (size_t)(out_w - m * t));
     for (int64_t i = 0; i < rows; i++) {
+      float *dst = y + i * y_row + m * t * y_col;
+      fc_vf c[MAX_M];
+#pragma GCC unroll 4
+      for (int j = 0; j < m; j++) c[j] = out[i][j] + b;
+      if (y_col == 1 && n == m * FC_L && (m == 2 || m == 4)) {
+        if (m == 2) {
+          fc_store(dst, interleave_lo(c[0], c[1]));
+          fc_store(dst + FC_L, interleave_hi(c[0], c[1]));
+        } else {
+          const fc_vf even_lo = interleave_lo(c[0], c[2]), even_hi = interleave_hi(c[0], c[2]),
+                      odd_lo = interleave_lo(c[1], c[3]), odd_hi = interleave_hi(c[1], c[3]);
+          fc_store(dst, interleave_lo(even_lo, odd_lo));
+          fc_store(dst + FC_L, interleave_hi(even_lo, odd_lo));
+          fc_store(dst + 2 * FC_L, interleave_lo(even_hi, odd_hi));
+          fc_store(dst + 3 * FC_L, interleave_hi(even_hi, odd_hi));
+        }
+        continue;
+      }
       float cols[MAX_M][FC_L];
 #pragma GCC unroll 4
-      for (int j = 0; j < m; j++) fc_store(cols[j], out[i][j] + b);
-      float *dst = y + i * y_row + m * t * y_col;
+      for (int j = 0; j < m; j++) fc_store(cols[j], c[j]);
       for (int64_t o = 0; o < n; o++) dst[o * y_col] = cols[o % m][o / m];
     }
   }
@@ -187,9 +264,10 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
                              int64_t u_stride) {                                                   \
     weights(&H, &W, w, ocg, icg, mr, u, u_stride);                                                 \
   }                                                                                                \
-  static void NAME##_input(const float *padded, int64_t wq, int64_t row, int64_t count, float *v,  \
-                           int64_t v_stride) {                                                     \
-    input(&H, &W, padded, wq, row, count, v, v_stride);                                            \
+  static void NAME##_input(const float *padded, int64_t wq, int64_t row, int64_t tiles_w,          \
+                           float *v, int64_t v_stride, const fc_winograd_slivers *slivers,         \
+                           int64_t channel) {                                                      \
+    input(&H, &W, padded, wq, row, tiles_w, v, v_stride, slivers, channel);                        \
   }                                                                                                \
   static void NAME##_output(const float *m, int64_t m_stride, int64_t count, const float *bias,    \
                             float *y, int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w) { \

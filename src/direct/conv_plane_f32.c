@@ -1,0 +1,133 @@
+/* One output channel's band of rows (depthwise, single-channel correlation, a few input channels
+ * per output) for one ISA (fc_conv_plane in conv_plane.h), register-blocked over R output rows
+ * x V output vectors.
+ *
+ * Why: the row kernel (conv_rows_f32.c) computes one output row with four accumulators, so the
+ * four-cycle FMA latency caps it at half the FMA throughput, and each FMA needs its own
+ * (unaligned) input load. Here, when output rows one apart read kernel rows one apart (stride_h ==
+ * dilation_h), a block walks its kh_count + R - 1 input rows once: per input row i and column tap
+ * kw, V vector loads and one weight broadcast per output row r (that of kernel row i - r) feed the
+ * FMAs of every output row that reads input row i. The first and last R - 1 input rows feed fewer
+ * output rows; those passes are unrolled with the rows known at compile time (R <= kh_count), so no
+ * FMA is wasted and the inner loop has no test. Each row's last vectors (fewer than V) run through
+ * the R x 1 block, which reads at most one vector past the row's inputs.
+ *
+ * A long 1-D kernel (one row of contiguous taps, a 1-D signal's FIR filter) gets the same sharing
+ * by folding: with S = 3 vectors, output j = S * r + c and tap k = S * q + t read input
+ * S * (r + q) + c + t, so the row is a plane of rows of S outputs, read with a kernel of
+ * ceil(K / S) rows of S taps (the last row kw_last = K - S * (kh_count - 1) taps) whose row step
+ * is S: output rows one apart read kernel rows one apart. */
+#include "direct/conv_plane.h"
+#include "simd/simd.h"
+
+/* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi, with the weights of
+ * kernel row i - r at w_i - r * kw_count. */
+#define PLANE_INPUT_ROW(R, V, row, w_i, r_lo, r_hi, k0, k1)                        \
+  for (int64_t kw = (k0); kw < (k1); kw++) {                                       \
+    fc_vf x[V];                                                                    \
+    _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                    \
+        fc_load((row) + p->col_offset[kw] + v * FC_L);                             \
+    _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++) {              \
+      const fc_vf wv = fc_set1((w_i)[kw - r * kw_count]);                          \
+      _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] += wv * x[v]; \
+    }                                                                              \
+  }
+
+#define PLANE_BLOCK(NAME, R, V)                                                                  \
+  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {        \
+    fc_vf acc[R][V];                                                                             \
+    const fc_vf b = fc_set1(p->bias ? *p->bias : 0.0f);                                          \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] = b;                      \
+    const int64_t kh_count = p->kh_count, kw_count = p->kw_count, kw_last = p->kw_last;          \
+    const int64_t step = p->kh_step;                                                             \
+    for (int64_t ic = 0; ic < p->channels; ic++) {                                               \
+      const float *s = src + ic * p->channel_stride;                                             \
+      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last);                   \
+      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */        \
+      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                   \
+          PLANE_INPUT_ROW(R, V, s + i * step, w + i * kw_count, 0, i, 0, kw_count);              \
+      for (int64_t i = R - 1; i < kh_count - 1; i++)                                             \
+        PLANE_INPUT_ROW(R, V, s + i * step, w + i * kw_count, 0, R - 1, 0, kw_count);            \
+      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row \
+       */                                                                                        \
+      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                     \
+        const float *row = s + (kh_count - 1 + j) * step,                                        \
+                    *w_i = w + (kh_count - 1 + j) * kw_count;                                    \
+        PLANE_INPUT_ROW(R, V, row, w_i, j, R - 1, 0, kw_last);                                   \
+        PLANE_INPUT_ROW(R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                        \
+      }                                                                                          \
+    }                                                                                            \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                   \
+      float *out = y + r * p->y_row_stride + v * FC_L;                                           \
+      if (left >= (v + 1) * FC_L)                                                                \
+        fc_store(out, acc[r][v]);                                                                \
+      else                                                                                       \
+        fc_store_partial(out, acc[r][v], (int)(left - v * FC_L));                                \
+    }                                                                                            \
+  }
+
+/* R rows of the plane: blocks of V vectors, then the rest one vector at a time. noinline keeps
+ * each variant's register allocation to itself. */
+#define PLANE_ROWS(NAME, R, V)                                                                     \
+  PLANE_BLOCK(NAME##_wide, R, V)                                                                   \
+  PLANE_BLOCK(NAME##_narrow, R, 1)                                                                 \
+  __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
+    int64_t j = 0;                                                                                 \
+    for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L);       \
+    for (; j < p->cols; j += FC_L) NAME##_narrow(p, src + j, y + j, p->cols - j);                  \
+  }
+
+/* Registers: R * V accumulators + V inputs + 1 broadcast weight, of 16 on AVX2; loads per FMA:
+ * (V + R) / (R * V). */
+PLANE_ROWS(rows_4, 4, 3)
+PLANE_ROWS(rows_3, 3, 3)
+PLANE_ROWS(rows_2, 2, 4)
+PLANE_ROWS(rows_1, 1, 12)
+
+/* Folding pays once the folded kernel has rows enough for the 3- and 4-row blocks of 3 vectors. */
+#define FOLD_WIDTH (3 * FC_L)
+#define FOLD_MIN_ROWS 3
+
+static void plane(const fc_conv_plane *p) {
+  typedef void rows_fn(const fc_conv_plane *, const float *, float *);
+  static rows_fn *const by_rows[] = {rows_1, rows_2, rows_3, rows_4};
+  const int64_t block = p->shared_rows;
+  for (int64_t r0 = 0; r0 < p->rows; r0 += block) {
+    const int64_t count = p->rows - r0 < block ? p->rows - r0 : block;
+    by_rows[count - 1](p, p->src + r0 * p->row_step, p->y + r0 * p->y_row_stride);
+  }
+}
+
+void FC_SYM(fc_conv_plane_f32)(const fc_conv_plane *p) {
+  const int64_t folded_rows = (p->kw_count + FOLD_WIDTH - 1) / FOLD_WIDTH;
+  if (!p->contiguous_taps || folded_rows < FOLD_MIN_ROWS || p->cols < FOLD_WIDTH) {
+    plane(p);
+    return;
+  }
+  int64_t taps[FOLD_WIDTH];
+  for (int t = 0; t < FOLD_WIDTH; t++) taps[t] = t;
+  const int64_t whole = p->cols / FOLD_WIDTH * FOLD_WIDTH;
+  for (int64_t r = 0; r < p->rows; r++) {
+    const float *src = p->src + r * p->row_step;
+    float *y = p->y + r * p->y_row_stride;
+    fc_conv_plane fold = *p;
+    fold.src = src;
+    fold.col_offset = taps;
+    fold.kh_count = folded_rows;
+    fold.kw_count = FOLD_WIDTH;
+    fold.kw_last = p->kw_count - FOLD_WIDTH * (folded_rows - 1);
+    fold.kh_step = fold.row_step = fold.y_row_stride = FOLD_WIDTH;
+    fold.rows = whole / FOLD_WIDTH;
+    fold.cols = FOLD_WIDTH;
+    fold.shared_rows = folded_rows < FC_PLANE_MAX_ROWS ? folded_rows : FC_PLANE_MAX_ROWS;
+    plane(&fold);
+    fc_conv_plane rest = *p;
+    rest.src = src + whole;
+    rest.y = y + whole;
+    rest.rows = 1;
+    rest.cols = p->cols - whole;
+    if (rest.cols > 0) plane(&rest);
+  }
+}

@@ -1,0 +1,54 @@
+"""Depthwise 3x3 (groups = channels, multiplier 1) on ragged planes, against the float64 reference.
+
+The depthwise kernel stages each input row zero-padded and, for stride 2, split into even and odd
+columns, and stores a row's partial last vector whole into the next row: every width around the
+vector length, every small height, both strides and asymmetric paddings exercise those edges."""
+
+from __future__ import annotations
+
+import fastconv
+import numpy as np
+import pytest
+from reference import reference_conv, rel_err
+
+TOL = 2e-6  # float32 against float64: 9 products and a bias per output
+
+PADDINGS = [((0, 0), (0, 0)), ((1, 1), (1, 1)), ((2, 0), (0, 2)), ((0, 1), (1, 0)), ((3, 2), (2, 3))]
+
+
+def _case(channels, height, width, stride, pads, bias, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, channels, height, width), dtype=np.float32)
+    w = rng.standard_normal((channels, 1, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(channels, dtype=np.float32) if bias else None
+    if height + sum(pads[0]) < 3 or width + sum(pads[1]) < 3:
+        return
+    got = fastconv.conv2d(x, w, b, stride=stride, padding=pads, groups=channels, num_threads=1)
+    ref = reference_conv(x, w, b, stride=stride, pad_pairs=pads, groups=channels)
+    assert rel_err(got, ref) < TOL, (channels, height, width, stride, pads)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("pads", PADDINGS)
+def test_ragged_widths_and_heights(stride, pads):
+    for width in range(1, 34):
+        for height in range(1, 10):
+            _case(3, height, width, stride, pads, bias=(width + height) % 2 == 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_split_whole_planes(threads):
+    rng = np.random.default_rng(1)
+    for channels, size, stride in [(5, 13, 1), (7, 21, 2), (960, 7, 1), (64, 30, 2)]:
+        x = rng.standard_normal((3, channels, size, size + 2), dtype=np.float32)
+        w = rng.standard_normal((channels, 1, 3, 3), dtype=np.float32)
+        b = rng.standard_normal(channels, dtype=np.float32)
+        got = fastconv.conv2d(x, w, b, stride=stride, padding=1, groups=channels, num_threads=threads)
+        ref = reference_conv(x, w, b, stride=stride, pad_pairs=((1, 1), (1, 1)), groups=channels)
+        assert rel_err(got, ref) < TOL, (channels, size, stride, threads)
+
+
+def test_wide_rows_and_large_padding():
+    for width, pads in [(131, ((1, 1), (1, 1))), (70, ((4, 4), (9, 7))), (5, ((0, 0), (20, 20)))]:
+        for stride in (1, 2):
+            _case(2, 6, width, stride, pads, bias=True, seed=width)

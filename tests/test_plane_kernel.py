@@ -1,0 +1,107 @@
+"""The direct engine's plane kernel (one output channel per group: single-channel correlation,
+depthwise other than 3x3, a few input channels per output) against the float64 reference, on the
+shapes that exercise its edges: heights that are not a multiple of its row blocks (and below them),
+widths around its vector blocks and the band chunks, kernels taller and shorter than the row block,
+long 1-D kernels (folded into rows of three vectors) with ragged last rows, strides and dilations
+along the height (rows then share no input), padding on one side only, and bias.
+
+Tolerance: float32 direct sums of `reduction` products, bounded by sqrt(reduction) x 1e-5.
+"""
+
+import math
+
+import fastconv
+import numpy as np
+import pytest
+from reference import reference_conv
+
+F32_TOLERANCE = 1e-5
+
+
+def check(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    nd = x.ndim - 2
+    conv = fastconv.conv1d if nd == 1 else fastconv.conv2d
+    y = conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm="direct")
+    pads = padding if isinstance(padding, tuple) else ((padding, padding),) * nd
+    ref = reference_conv(
+        x.astype(np.float64),
+        w.astype(np.float64),
+        None if b is None else b.astype(np.float64),
+        stride,
+        pads,
+        dilation,
+        groups,
+    )
+    assert y.shape == ref.shape
+    reduction = w.shape[1] * math.prod(w.shape[2:])
+    err = float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-30))
+    assert err < F32_TOLERANCE * math.sqrt(reduction), err
+
+
+def arrays(rng, x_shape, w_shape, bias):
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32) if bias else None
+    return x, w, b
+
+
+@pytest.mark.parametrize(
+    "kernel", [(1, 1), (2, 2), (4, 5), (5, 5), (6, 3), (7, 7), (9, 2), (15, 15)], ids=str
+)
+@pytest.mark.parametrize("size", [(1, 1), (3, 9), (5, 17), (7, 24), (13, 40), (25, 65), (6, 130)], ids=str)
+def test_single_channel_matches_reference(kernel, size):
+    rng = np.random.default_rng(hash((kernel, size)) % 2**32)
+    x, w, b = arrays(rng, (1, 1, *size), (1, 1, *kernel), bias=True)
+    check(x, w, b, padding=((kernel[0] // 2, (kernel[0] - 1) // 2), (kernel[1] - 1, 0)))
+
+
+@pytest.mark.parametrize("taps", [31, 48, 49, 63, 64, 65, 100, 129], ids=str)
+@pytest.mark.parametrize("length", [1, 15, 16, 17, 95, 96, 200, 4097, 9000], ids=str)
+def test_long_1d_kernel_matches_reference(taps, length):
+    rng = np.random.default_rng(taps * 10007 + length)
+    x, w, b = arrays(rng, (2, 1, length), (1, 1, taps), bias=True)
+    check(x, w, b, padding=taps // 2)
+
+
+def test_long_1d_kernel_keeps_nan_local():
+    """Folding pads no tap with a zero weight: a NaN reaches only the outputs whose window holds it."""
+    x = np.zeros((1, 1, 5000), np.float32)
+    x[0, 0, 2000] = np.nan
+    w = np.ones((1, 1, 63), np.float32)
+    y = fastconv.conv1d(x, w, padding=31, algorithm="direct")
+    assert np.isnan(y).sum() == 63
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,dilation",
+    [((5, 5), 1, 1), ((5, 5), (2, 1), 1), ((3, 5), 1, (2, 1)), ((5, 3), (2, 1), (2, 1)), ((7, 7), 1, 2)],
+    ids=str,
+)
+@pytest.mark.parametrize("channels,size", [(3, (9, 11)), (8, (14, 14)), (4, (30, 7))], ids=str)
+def test_depthwise_matches_reference(kernel, stride, dilation, channels, size):
+    rng = np.random.default_rng(channels * 31 + size[0])
+    x, w, b = arrays(rng, (2, channels, *size), (channels, 1, *kernel), bias=True)
+    dil = (dilation,) * 2 if isinstance(dilation, int) else dilation
+    pad = tuple(((k // 2) * d,) * 2 for k, d in zip(kernel, dil, strict=True))
+    check(x, w, b, stride=stride, padding=pad, dilation=dilation, groups=channels)
+
+
+@pytest.mark.parametrize("in_per_group", [2, 3, 5])
+@pytest.mark.parametrize("kernel", [(1, 7), (5, 5), (9, 4)], ids=str)
+def test_few_inputs_per_output_match_reference(in_per_group, kernel):
+    rng = np.random.default_rng(in_per_group * 7 + kernel[0])
+    groups = 3
+    x, w, b = arrays(rng, (1, groups * in_per_group, 19, 37), (groups, in_per_group, *kernel), bias=False)
+    check(x, w, b, padding=((kernel[0] // 2,) * 2, (kernel[1] // 2,) * 2), groups=groups)
+
+
+def test_threads_split_bands_and_chunks():
+    rng = np.random.default_rng(5)
+    x, w, b = arrays(rng, (1, 1, 5000), (1, 1, 63), bias=False)
+    y1 = fastconv.conv1d(x, w, padding=31, algorithm="direct", num_threads=1)
+    y2 = fastconv.conv1d(x, w, padding=31, algorithm="direct", num_threads=2)
+    np.testing.assert_array_equal(y1, y2)
+    x, w, b = arrays(rng, (1, 1, 70, 50), (1, 1, 9, 9), bias=False)
+    y1 = fastconv.conv2d(x, w, padding=4, algorithm="direct", num_threads=1)
+    y2 = fastconv.conv2d(x, w, padding=4, algorithm="direct", num_threads=2)
+    np.testing.assert_array_equal(y1, y2)
