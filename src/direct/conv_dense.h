@@ -29,7 +29,9 @@ typedef struct fc_conv_dense {
   int64_t in[3], x_channel_stride;
   int64_t channels, channel_block; /* input channels of the group; per band (a multiple of 8) */
   int64_t stride[3], pad[3];       /* pad: the leading padding */
-  int64_t out_w, out_channel_stride;
+  /* the output's strides (floats) between channels, rows and columns: a transposed layer's phase
+   * writes every stride-th row and column of its output (transposed_phases.h) */
+  int64_t out_channel_stride, out_row_stride, out_col_stride;
   /* band geometry (in pixels of FC_DENSE_CB floats), for col1 - col0 <= wq output columns */
   int64_t slices, rows, wq, slab; /* slab: pixels per channel block of 8 = slices*rows*sw*wq */
   const int64_t *tap_offset;      /* per tap (kd, kh, kw), in pixels */
@@ -39,16 +41,18 @@ typedef struct fc_conv_dense {
   const float *raw;    /* the group's weights w[ocg][icg][taps], packed panel by panel into */
   float *panel;        /* channel_block * taps * NR floats, right before their use */
   const float *bias;   /* NULL, or the group's first output channel's */
-  float *y;            /* output depth plane od of the group's first output channel */
+  float *y;            /* output depth plane od, row 0, column 0 of the group's first channel */
   int64_t od, row0, row1, col0, col1, oc0, oc1;
 } fc_conv_dense;
 
 /* The dense kernels of one ISA. */
 typedef struct fc_dense_ops {
   int nr; /* output channels per register tile (and per packed panel) */
-  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr], zero past
-   * rows. The weights w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
-  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst);
+  /* One panel: rows <= nr rows of w (row stride ldw), cols columns, into dst[cols][nr] (column j
+   * at dst + column_at[j] instead, when column_at is not NULL), zero past rows. The weights
+   * w[ocg][k] (k = icg * taps) pack into [ceil(ocg / nr)][k][nr]. */
+  void (*pack)(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *dst,
+               const int64_t *column_at);
   void (*run)(const fc_conv_dense *item);
 } fc_dense_ops;
 

@@ -59,7 +59,8 @@ FC_INLINE v8 load8(const float *p, int64_t n) {
   return v;
 }
 
-static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *FC_RESTRICT dst) {
+static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *FC_RESTRICT dst,
+                 const int64_t *column_at) {
   for (int64_t og = 0; og < TILE_NR; og += 8) {
     const int64_t n = min64(8, max64(0, min64(TILE_NR - og, rows - og)));
     for (int64_t k0 = 0; k0 < cols; k0 += 8) {
@@ -69,7 +70,7 @@ static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float 
       transpose8(in, out);
       /* lanes past the panel's NR (NEON's 12 = 8 + 4) are dropped */
       for (int64_t j = 0; j < m; j++) {
-        float *d = dst + (k0 + j) * TILE_NR + og;
+        float *d = dst + (column_at ? column_at[k0 + j] : (k0 + j) * TILE_NR) + og;
         if (og + 8 <= TILE_NR)
           *(v8u *)d = out[j];
         else
@@ -206,7 +207,7 @@ static void run(const fc_conv_dense *it) {
       const int64_t no = min64(TILE_NR, it->oc1 - o0);
       const float *w = it->weight + o0 * k + c0 * it->taps * TILE_NR;
       if (!it->weight) {
-        pack(no, nc * it->taps, it->raw + o0 * k + c0 * it->taps, k, it->panel);
+        pack(no, nc * it->taps, it->raw + o0 * k + c0 * it->taps, k, it->panel, NULL);
         w = it->panel;
       }
       float *y_block = it->y + o0 * it->out_channel_stride;
@@ -216,7 +217,8 @@ static void run(const fc_conv_dense *it) {
         for (int64_t r = 0; r < TILE_MR; r++) {
           const int64_t q = q0 + min64(r, nq - 1); /* a ragged tile repeats its last pixel */
           pixel[r] = q / width * it->stride[1] * row_pixels + q % width;
-          y_offset[r] = (it->row0 + q / width) * it->out_w + it->col0 + q % width;
+          y_offset[r] = (it->row0 + q / width) * it->out_row_stride +
+                        (it->col0 + q % width) * it->out_col_stride;
         }
         tile(nc, it->taps, it->tap_offset, it->band, it->slab * CB, pixel, w, result);
         if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {

@@ -4,8 +4,9 @@
  * Convolution: Y_g[oc][q] = W_g[oc][r] x B[r][q], W read in place (no packing, so plans and
  * one-shot calls cost nothing before the GEMM), B the input's patches gathered from a zero-padded,
  * stride-phase-split copy of the input as the GEMM packs them (conv_patches.h); a 1x1 layer with
- * unit stride and no padding is a plain GEMM on the input. Transposed convolution: the columns
- * W_g^T X_g of a chunk of input positions, then col2im into the output. Channels-last data is
+ * unit stride and no padding is a plain GEMM on the input. Transposed convolution: one dense
+ * convolution per output phase (transposed_phases.h), or the columns W_g^T X_g of a chunk of input
+ * positions, then col2im into the output. Channels-last data is
  * transposed to channels-first around the computation. Work items are (image, group, block of
  * output channels, chunk of positions) and run in parallel, one GEMM work buffer per thread. */
 #include "direct/conv_direct_simd.h"
@@ -18,6 +19,7 @@
 #include "direct/conv_patches.h"
 #include "direct/conv_plane.h"
 #include "direct/padded_input.h"
+#include "direct/transposed_phases.h"
 #include "dispatch/kernels.h"
 #include "im2col/columns.h"
 
@@ -61,6 +63,27 @@ static int dense_layer(int transposed, int64_t in_per_group, int64_t out_per_gro
          !thin_groups(in_per_group, out_per_group, kernel_volume, &kernels->gemm_f32->tile);
 }
 
+/* Transposed layers with at least 8 input channels per group run as one dense convolution per
+ * output phase (transposed_phases.h) when the phases average three taps or more, or two with a
+ * reduction (input channels per group) under 64, which leaves the columns GEMM short. Measured at
+ * one thread (AVX2, plans, ms, columns -> phases): dcgan.deconv (4x4 stride 2, 256 -> 128)
+ * 4.14 -> 3.37; 4x4 stride 2 512 -> 256 on 8x8 6.9 -> 5.0; 3x3x3 stride 2 32 -> 32 on 8^3 1.38 ->
+ * 0.76; 3x3 stride 1 64 -> 64 on 28x28 1.39 -> 0.95; 3x3 stride 2 16 -> 16 on 56x56 0.75 -> 0.55;
+ * but 3x3 stride 2 with 64 to 256 input channels 1.16 -> 1.25, 1.61 -> 2.35 (phases of one tap
+ * against a GEMM with a long reduction), and 8 taps at stride 4 (1-D, 64 channels) 0.38 -> 0.43.
+ * Layers with one tap per phase (2x2 at stride 2) are one GEMM without overlap in the columns
+ * path. Strides beyond FC_MAX_PHASES phases stay there too. */
+#define FC_MAX_PHASES 64
+
+static int phased_layer(int transposed, int64_t in_per_group, int64_t out_per_group,
+                        const int64_t kernel[3], const int64_t stride[3],
+                        const fc_simd_kernels *kernels) {
+  const int64_t kvol = kernel[0] * kernel[1] * kernel[2], phases = fc_phase_count(stride);
+  return transposed && in_per_group >= FC_DENSE_CB && phases <= FC_MAX_PHASES &&
+         (kvol >= 3 * phases || (kvol >= 2 * phases && in_per_group < 64)) &&
+         !thin_groups(in_per_group, out_per_group, kvol, &kernels->gemm_f32->tile);
+}
+
 /* The weights of every group packed for the dense kernel (conv_dense.h) or for the GEMM: A_g = W_g
  * (convolution, ocg x icg * kvol) or W_g^T (transposed, ocg * kvol x icg). */
 typedef struct simd_state {
@@ -87,7 +110,47 @@ static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t k, co
                              int64_t j, float *dst) {
   const int64_t panels = fc_div_ceil(ocg, ops->nr), g = j / panels, o0 = j % panels * ops->nr;
   ops->pack(fc_min(ops->nr, ocg - o0), k, w + (g * ocg + o0) * k, k,
-            dst + g * dense_group_floats(ops, ocg, k) + o0 * k);
+            dst + g * dense_group_floats(ops, ocg, k) + o0 * k, NULL);
+}
+
+/* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
+ * a transposed layer, W_g^T (ocg * kvol x icg), for j < groups * ceil(m / MR). */
+static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int transposed, int64_t m,
+                            int64_t k, const float *w, int64_t j, float *dst) {
+  const int64_t mr = st->tile->mr, panels = fc_div_ceil(m, mr), g = j / panels,
+                r0 = j % panels * mr;
+  const size_t rs = transposed ? 1 : (size_t)k, cs = transposed ? (size_t)m : 1;
+  ops->pack_a(st->tile, (size_t)fc_min(mr, m - r0), (size_t)k, w + g * m * k + r0 * (int64_t)rs, rs,
+              cs, dst + g * st->group_floats + r0 * k);
+}
+
+static int64_t phase_floats(const int64_t kernel[3], const int64_t stride[3],
+                            const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
+                            const fc_simd_kernels *kernels) {
+  return fc_tap_class_offset(kernel, stride, dilation, fc_phase_count(stride), groups, icg, ocg,
+                             kernels->dense_f32->nr);
+}
+
+/* A phased transposed layer's weights w packed per tap class (transposed_phases.h) into a scratch
+ * block, by `threads` threads; NULL when out of memory. */
+static float *pack_phases(const int64_t kernel[3], const int64_t stride[3],
+                          const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
+                          const float *w, const fc_simd_kernels *kernels, int threads) {
+  const int64_t items = fc_tap_class_pack_items(groups, icg);
+  float *packed = scratch_floats(phase_floats(kernel, stride, dilation, groups, icg, ocg, kernels));
+  int failed = !packed;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && packed) schedule(static)
+  for (int64_t j = 0; j < items; j++)
+    if (packed && fc_pack_tap_classes(kernel, stride, dilation, groups, icg, ocg,
+                                      kernels->dense_f32, w, j, packed)) {
+#pragma omp atomic write
+      failed = 1;
+    }
+  if (failed) {
+    fc_scratch_put(packed);
+    return NULL;
+  }
+  return packed;
 }
 
 fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, int one_shot,
@@ -109,11 +172,29 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
       dense_layer(params->transposed, icg, ocg, kvol, kernels) ? kernels->dense_f32 : NULL;
   simd_state *st = malloc(sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
+  if (phased_layer(params->transposed, icg, ocg, params->kernel, params->stride, kernels)) {
+    /* one-shot: packed at execution, by all its threads */
+    st->tile = NULL;
+    st->group_floats = 0;
+    st->packed = NULL;
+    const int64_t floats = one_shot ? 0
+                                    : phase_floats(params->kernel, params->stride, params->dilation,
+                                                   groups, icg, ocg, kernels);
+    if (!one_shot && !(st->packed = pack_phases(params->kernel, params->stride, params->dilation,
+                                                groups, icg, ocg, weight, kernels, 1))) {
+      free(st);
+      return FC_STATUS_OUT_OF_MEMORY;
+    }
+    *state = st;
+    *bytes = (int64_t)sizeof *st + floats * (int64_t)sizeof(float);
+    return FC_STATUS_OK;
+  }
   st->tile = gemm_tile(ops, params->transposed, m);
   st->group_floats = dense ? dense_group_floats(dense, m, k)
                            : (int64_t)ops->packed_a_floats(st->tile, (size_t)m, (size_t)k);
-  /* A one-shot dense layer packs at execution, where the layer's size says how best. */
-  if (dense && one_shot) {
+  /* A one-shot layer packs at execution: with all its threads, and a dense layer as its size says
+   * is best. */
+  if (one_shot) {
     st->packed = NULL;
     *state = st;
     *bytes = (int64_t)sizeof *st;
@@ -131,9 +212,8 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
     for (int64_t j = 0; j < groups * fc_div_ceil(m, dense->nr); j++)
       pack_dense_panel(dense, m, k, w, j, st->packed);
   else
-    for (int64_t g = 0; g < groups; g++)
-      ops->pack_a(st->tile, (size_t)m, (size_t)k, w + g * m * k, params->transposed ? 1 : (size_t)k,
-                  params->transposed ? (size_t)m : 1, st->packed + g * st->group_floats);
+    for (int64_t j = 0; j < groups * fc_div_ceil(m, st->tile->mr); j++)
+      pack_gemm_panel(ops, st, params->transposed, m, k, w, j, st->packed);
   *state = st;
   *bytes = (int64_t)sizeof *st + st->group_floats * groups * (int64_t)sizeof(float);
   return FC_STATUS_OK;
@@ -265,7 +345,7 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
 /* The GEMM over items (image, group, block of output channels, chunk of positions). */
 static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels,
                         const padded_input *g, const float *padded, const int64_t *row_offset,
-                        const float *x, float *y) {
+                        const float *weights, const float *x, float *y) {
   const fc_problem *p = call->problem;
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = ((const simd_state *)call->state)->tile;
@@ -282,7 +362,7 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
     const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
     const int64_t oc0 = gi * p->out_per_group + m0;
     const simd_state *st = call->state;
-    const float *a = st->packed + gi * st->group_floats + m0 * depth;
+    const float *a = weights + gi * st->group_floats + m0 * depth;
     const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
     float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
@@ -364,22 +444,45 @@ static dense_blocking dense_blocks(const fc_problem *p, int64_t nr) {
   return b;
 }
 
+/* Where the dense kernel's output goes: the first output of image 0, channel 0, and the strides
+ * (floats) between images, channels, depth planes, rows and columns. */
+typedef struct dense_target {
+  float *y;
+  int64_t image, channel, plane, row, col;
+} dense_target;
+
+/* The dense kernel's operands: the convolution p (stride-1 phase of a transposed layer, or the
+ * layer), its weights raw (w[oc][icg][taps]) or packed (NULL: packed here), its bias, input and
+ * output. */
+typedef struct dense_operands {
+  const fc_problem *p;
+  const float *raw, *packed, *bias, *x;
+  dense_target out;
+} dense_operands;
+
 /* The dense kernel over items (image, group, block of output channels, output depth plane, band
  * of rows, band of columns), one band per thread. */
-static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels *kernels,
-                               const float *x, float *y) {
-  const fc_problem *p = call->problem;
+static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *kernels,
+                               int threads) {
+  const fc_problem *p = op->p;
   const fc_dense_ops *ops = kernels->dense_f32;
   const dense_blocking b = dense_blocks(p, ops->nr);
   const int64_t row_bands = fc_div_ceil(p->out[1], b.rows),
                 col_bands = fc_div_ceil(p->out[2], b.cols);
   const int64_t spatial = p->out[0] * row_bands * col_bands;
   const int64_t outer = p->batch * p->groups * spatial;
-  /* output channel blocks only where the bands alone leave threads idle: each block rebuilds the
-   * band */
-  const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
+  /* output channel blocks only where the bands alone leave threads idle (each block rebuilds the
+   * band), equal where up to twice as many blocks allow it: deeplab.dil2 at two threads cuts its 16
+   * panels into 4 + 4 + 4 + 4, not 6 + 6 + 4, whose 6 items of unequal size left a thread idle */
+  const int64_t want = threads > 1 ? (int64_t)threads * FC_ITEMS_PER_THREAD : 1;
   const int64_t panels = fc_div_ceil(p->out_per_group, ops->nr);
-  const int64_t oc_block = fc_div_ceil(panels, fc_min(panels, fc_div_ceil(want, outer))) * ops->nr;
+  int64_t parts = fc_min(panels, fc_div_ceil(want, outer));
+  for (int64_t more = parts; more <= fc_min(panels, 2 * parts); more++)
+    if (panels % more == 0) {
+      parts = more;
+      break;
+    }
+  const int64_t oc_block = fc_div_ceil(panels, parts) * ops->nr;
   const int64_t oc_blocks = fc_div_ceil(p->out_per_group, oc_block);
   const int64_t row_pixels = p->stride[2] * b.wq, slab = b.slices * b.band_rows * row_pixels;
   const int64_t band_floats = fc_div_ceil(b.channel_block, FC_DENSE_CB) * slab * FC_DENSE_CB;
@@ -395,18 +498,17 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
    * which packs it right before its use, so the weights cross memory once, not three times
    * (resnet50.l4.3x3: 9.4 MB, 1.2 ms of packing alone); otherwise packed whole first, the
    * threads sharing the panels. */
-  const simd_state *st = call->state;
   const int64_t k = p->in_per_group * p->kernel_volume;
   const int64_t group_floats = dense_group_floats(ops, p->out_per_group, k);
-  const int fused = !st->packed && outer == p->groups;
-  float *packed = st->packed || fused ? NULL : scratch_floats(p->groups * group_floats);
-  if (!st->packed && !fused && !packed) {
+  const int fused = !op->packed && outer == p->groups;
+  float *packed = op->packed || fused ? NULL : scratch_floats(p->groups * group_floats);
+  if (!op->packed && !fused && !packed) {
     free(tap_offset);
     return FC_STATUS_OUT_OF_MEMORY;
   }
-  const float *weights = st->packed ? st->packed : packed;
+  const float *weights = op->packed ? op->packed : packed;
   int failed = 0;
-#pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     float *band = scratch_floats(band_floats);
     float *panel = fused ? scratch_floats(b.channel_block * p->kernel_volume * ops->nr) : NULL;
@@ -417,7 +519,7 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
     if (packed) {
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < p->groups * panels; j++)
-        pack_dense_panel(ops, p->out_per_group, k, call->weight, j, packed);
+        pack_dense_panel(ops, p->out_per_group, k, op->raw, j, packed);
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < outer * oc_blocks; item++) {
@@ -429,15 +531,16 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
                     od = place / (col_bands * row_bands);
       const int64_t oc0 = ob * oc_block, group_oc = gi * p->out_per_group;
       const fc_conv_dense it = {
-          .x = x + (n * p->in_channels + gi * p->in_per_group) * p->in_volume,
+          .x = op->x + (n * p->in_channels + gi * p->in_per_group) * p->in_volume,
           .in = {p->in[0], p->in[1], p->in[2]},
           .x_channel_stride = p->in_volume,
           .channels = p->in_per_group,
           .channel_block = b.channel_block,
           .stride = {p->stride[0], p->stride[1], p->stride[2]},
           .pad = {p->pad[0], p->pad[1], p->pad[2]},
-          .out_w = p->out[2],
-          .out_channel_stride = p->out_volume,
+          .out_channel_stride = op->out.channel,
+          .out_row_stride = op->out.row,
+          .out_col_stride = op->out.col,
           .slices = b.slices,
           .rows = b.band_rows,
           .wq = b.wq,
@@ -446,10 +549,10 @@ static fc_status forward_dense(const fc_engine_call *call, const fc_simd_kernels
           .taps = p->kernel_volume,
           .band = band,
           .weight = fused ? NULL : weights + gi * group_floats,
-          .raw = (const float *)call->weight + gi * p->out_per_group * k,
+          .raw = op->raw + gi * p->out_per_group * k,
           .panel = panel,
-          .bias = call->bias ? (const float *)call->bias + group_oc : NULL,
-          .y = y + (n * p->out_channels + group_oc) * p->out_volume + od * p->out[1] * p->out[2],
+          .bias = op->bias ? op->bias + group_oc : NULL,
+          .y = op->out.y + n * op->out.image + group_oc * op->out.channel + od * op->out.plane,
           .od = od,
           .row0 = rb * b.rows,
           .row1 = fc_min(p->out[1], (rb + 1) * b.rows),
@@ -655,8 +758,17 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   const fc_problem *p = call->problem;
   if (depthwise3x3(p)) return forward_depthwise3x3(call, kernels, x, y);
   if (plane_layer(p)) return forward_planes(call, kernels, x, y);
-  if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels))
-    return forward_dense(call, kernels, x, y);
+  if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels)) {
+    const dense_operands op = {
+        p,
+        call->weight,
+        ((const simd_state *)call->state)->packed,
+        call->bias,
+        x,
+        {y, p->out_channels * p->out_volume, p->out_volume, p->out[1] * p->out[2], p->out[2], 1},
+    };
+    return forward_dense(&op, kernels, call->num_threads);
+  }
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
   const int rows = thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
   const int pointwise = !rows && kvol == 1 && p->stride[0] * p->stride[1] * p->stride[2] == 1 &&
@@ -664,12 +776,19 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   padded_input g;
   if (!padded_geometry(p, &g)) return FC_STATUS_UNSUPPORTED; /* fc_direct_simd_wanted refused it */
   const int64_t channels = p->batch * p->in_channels;
+  /* the GEMM's weights: a one-shot call's packed here, by all the threads */
+  const simd_state *st = call->state;
+  const int pack = !rows && !st->packed;
+  float *packed = pack ? scratch_floats(p->groups * st->group_floats) : NULL;
+  const float *weights = rows ? NULL : pack ? packed : st->packed;
   float *padded = NULL;
   int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
+  if (pack && !packed) return FC_STATUS_OUT_OF_MEMORY;
   if (!pointwise) {
     padded = scratch_floats(channels * g.plane + FC_PATCHES_SLACK);
     offset = malloc((size_t)(rows ? kvol : depth) * sizeof *offset);
     if (!padded || !offset) {
+      fc_scratch_put(packed);
       fc_scratch_put(padded);
       free(offset);
       return FC_STATUS_OUT_OF_MEMORY;
@@ -691,20 +810,86 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       for (int64_t c = 0; c < channels; c++)
         fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
+    if (pack) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < p->groups * fc_div_ceil(p->out_per_group, st->tile->mr); j++)
+        pack_gemm_panel(kernels->gemm_f32, st, 0, p->out_per_group, depth, call->weight, j, packed);
+    }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
-             : forward_gemm(call, kernels, &g, padded, offset, x, y)) {
+             : forward_gemm(call, kernels, &g, padded, offset, weights, x, y)) {
 #pragma omp atomic write
       failed = 1;
     }
   }
+  fc_scratch_put(packed);
   fc_scratch_put(padded);
   free(offset);
+  return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
+}
+
+/* The outputs of a bias-only phase p (a stride-1 problem) at out: the bias, or zero. */
+static void fill_target(const fc_problem *p, const dense_target *out, const float *bias) {
+  for (int64_t n = 0; n < p->batch; n++)
+    for (int64_t oc = 0; oc < p->out_channels; oc++)
+      for (int64_t od = 0; od < p->out[0]; od++)
+        for (int64_t oh = 0; oh < p->out[1]; oh++) {
+          float *y = out->y + n * out->image + oc * out->channel + od * out->plane + oh * out->row;
+          for (int64_t ow = 0; ow < p->out[2]; ow++) y[ow * out->col] = bias ? bias[oc] : 0.0f;
+        }
+}
+
+/* A transposed layer as one dense convolution per output phase (transposed_phases.h), the
+ * weights packed per tap class by prepare. */
+static fc_status transposed_phases(const fc_engine_call *call, const fc_simd_kernels *kernels,
+                                   const float *x, float *y) {
+  const fc_problem *p = call->problem;
+  const simd_state *st = call->state;
+  const int64_t nr = kernels->dense_f32->nr;
+  float *packed = st->packed
+                      ? NULL
+                      : pack_phases(p->kernel, p->stride, p->dilation, p->groups, p->in_per_group,
+                                    p->out_per_group, call->weight, kernels, call->num_threads);
+  if (!st->packed && !packed) return FC_STATUS_OUT_OF_MEMORY;
+  const float *weights = st->packed ? st->packed : packed;
+  /* Threads take whole phases when there are enough: each thread then streams only its phases'
+   * weights and builds each band once (the phases' own split cuts output channels, each cut
+   * rebuilding the band: dcgan.deconv at two threads built 16 bands instead of 4). */
+  const int64_t phases = fc_phase_count(p->stride);
+  const int by_phase = call->num_threads > 1 && phases >= call->num_threads;
+  int failed = 0;
+#pragma omp parallel for num_threads(call->num_threads) if (by_phase) schedule(dynamic, 1)
+  for (int64_t phase = 0; phase < phases; phase++) {
+    fc_problem sub;
+    int64_t first;
+    const int64_t cls = fc_transposed_phase(p, phase, &sub, &first);
+    if (cls == -1) continue;
+    const dense_operands op = {
+        &sub,
+        NULL,
+        weights + (cls < 0 ? 0
+                           : fc_tap_class_offset(p->kernel, p->stride, p->dilation, cls, p->groups,
+                                                 p->in_per_group, p->out_per_group, nr)),
+        call->bias,
+        x,
+        {y + first, p->out_channels * p->out_volume, p->out_volume,
+         p->stride[0] * p->out[1] * p->out[2], p->stride[1] * p->out[2], p->stride[2]},
+    };
+    if (cls == -2)
+      fill_target(&sub, &op.out, call->bias);
+    else if (forward_dense(&op, kernels, by_phase ? 1 : call->num_threads) != FC_STATUS_OK) {
+#pragma omp atomic write
+      failed = 1;
+    }
+  }
+  fc_scratch_put(packed);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
 static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                const float *x, float *y) {
   const fc_problem *p = call->problem;
+  if (phased_layer(1, p->in_per_group, p->out_per_group, p->kernel, p->stride, kernels))
+    return transposed_phases(call, kernels, x, y);
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = &ops->tile;
   const int64_t kvol = p->kernel_volume, icg = p->in_per_group, ocg = p->out_per_group;
@@ -720,6 +905,11 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   const int64_t flat[3] = {1, 1, p->out_volume};
   const fc_strides ys_flat = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, flat);
   const fc_strides ys = fc_activation_strides(FC_LAYOUT_CHANNELS_FIRST, p->out_channels, p->out);
+  /* the GEMM's weights: a one-shot call's packed here, by all the threads */
+  const simd_state *st = call->state;
+  float *packed = st->packed ? NULL : scratch_floats(p->groups * st->group_floats);
+  if (!st->packed && !packed) return FC_STATUS_OUT_OF_MEMORY;
+  const float *weights = st->packed ? st->packed : packed;
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
   {
@@ -729,6 +919,11 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
 #pragma omp atomic write
       failed = 1;
     }
+    if (packed) {
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < p->groups * fc_div_ceil(ocg * kvol, st->tile->mr); j++)
+        pack_gemm_panel(ops, st, 1, ocg * kvol, icg, call->weight, j, packed);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
       if (!work || !col) continue;
@@ -737,8 +932,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
       const int64_t o0 = b * block, ob = fc_min(block, ocg - o0);
       fc_fill_bias_f32(call->bias, y, &ys_flat, n, gi * ocg + o0, ob, 0, p->out_volume);
       /* A = W_g^T, packed: row (oc, tap), column ic. */
-      const simd_state *st = call->state;
-      const float *a = st->packed + gi * st->group_floats + o0 * kvol * icg;
+      const float *a = weights + gi * st->group_floats + o0 * kvol * icg;
       const float *x_g = x + (n * p->in_channels + gi * icg) * p->in_volume;
       for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
         const int64_t count = fc_min(chunk, p->in_volume - p0);
@@ -751,6 +945,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
     fc_scratch_put(work);
     fc_scratch_put(col);
   }
+  fc_scratch_put(packed);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 
