@@ -2,7 +2,10 @@
 
 The depthwise kernel stages each input row zero-padded and, for stride 2, split into even and odd
 columns, and stores a row's partial last vector whole into the next row: every width around the
-vector length, every small height, both strides and asymmetric paddings exercise those edges."""
+vector length, every small height, both strides and asymmetric paddings exercise those edges.
+Planes up to 20 wide go to the channel kernel instead: groups of 4, 8 or 16 consecutive (image,
+channel) planes transposed into pixel vectors, so every channel count around those group sizes,
+groups that wrap from one image into the next, and thread splits exercise its edges."""
 
 from __future__ import annotations
 
@@ -16,16 +19,16 @@ TOL = 2e-6  # float32 against float64: 9 products and a bias per output
 PADDINGS = [((0, 0), (0, 0)), ((1, 1), (1, 1)), ((2, 0), (0, 2)), ((0, 1), (1, 0)), ((3, 2), (2, 3))]
 
 
-def _case(channels, height, width, stride, pads, bias, seed=0):
+def _case(channels, height, width, stride, pads, bias, seed=0, batch=2, threads=1):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((2, channels, height, width), dtype=np.float32)
+    x = rng.standard_normal((batch, channels, height, width), dtype=np.float32)
     w = rng.standard_normal((channels, 1, 3, 3), dtype=np.float32)
     b = rng.standard_normal(channels, dtype=np.float32) if bias else None
     if height + sum(pads[0]) < 3 or width + sum(pads[1]) < 3:
         return
-    got = fastconv.conv2d(x, w, b, stride=stride, padding=pads, groups=channels, num_threads=1)
+    got = fastconv.conv2d(x, w, b, stride=stride, padding=pads, groups=channels, num_threads=threads)
     ref = reference_conv(x, w, b, stride=stride, pad_pairs=pads, groups=channels)
-    assert rel_err(got, ref) < TOL, (channels, height, width, stride, pads)
+    assert rel_err(got, ref) < TOL, (channels, height, width, stride, pads, batch, threads)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -52,3 +55,18 @@ def test_wide_rows_and_large_padding():
     for width, pads in [(131, ((1, 1), (1, 1))), (70, ((4, 4), (9, 7))), (5, ((0, 0), (20, 20)))]:
         for stride in (1, 2):
             _case(2, 6, width, stride, pads, bias=True, seed=width)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channel_groups_ragged_and_wrapping(stride):
+    for channels in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33]:
+        for height, width in [(7, 7), (1, 1), (2, 3), (5, 1), (4, 4), (9, 20)]:
+            for batch in (1, 3):
+                pads = PADDINGS[(channels + height) % len(PADDINGS)]
+                _case(channels, height, width, stride, pads, bias=channels % 2 == 1, batch=batch)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_channel_groups_split_among_threads(threads):
+    for channels, size, stride in [(40, 7, 1), (17, 3, 1), (96, 14, 2), (33, 20, 1)]:
+        _case(channels, size, size, stride, ((1, 1), (1, 1)), bias=True, batch=3, threads=threads)

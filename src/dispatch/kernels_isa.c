@@ -13,6 +13,10 @@ void FC_SYM(fc_conv_plane_f32)(const fc_conv_plane *plane);
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x,
                                       const float *weight, const float *bias, float *y,
                                       int64_t first_plane, int64_t end_plane, float *stage);
+void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *shape, const float *x,
+                                               const float *weight, const float *bias, float *y,
+                                               int64_t first_plane, int64_t end_plane,
+                                               float *stage);
 extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
 
 const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
@@ -23,5 +27,6 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
     .conv_plane_f32 = FC_SYM(fc_conv_plane_f32),
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
+    .conv_depthwise3x3_channels_f32 = FC_SYM(fc_conv_depthwise3x3_channels_f32),
     .winograd = &FC_SYM(fc_winograd_kernels),
 };
