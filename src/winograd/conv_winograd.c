@@ -16,12 +16,13 @@
 
 /* Floats of a tile block's V (512 KiB: one frequency's part, the GEMM's B, stays in L2), of an
  * output-channel block's M (256 KiB, in L2 until the output transform reads it) and of a streamed
- * channel block's U (1 MiB: each of its floats is read once per sliver, so it may stream from L3;
- * smaller blocks would re-read V more often). A one-shot call streams the weights when one image's
- * V is at most FC_WINOGRAD_STREAMED_BLOCKS blocks. */
+ * channel block's U (256 KiB: written by the weight transform and read by the products while it is
+ * still in L2 beside V; 1 MiB blocks went out to L3 and back, 25% slower on 128 and 256 channels).
+ * A one-shot call streams the weights when one image's V is at most FC_WINOGRAD_STREAMED_BLOCKS
+ * blocks. */
 #define FC_WINOGRAD_BLOCK_FLOATS (INT64_C(1) << 17)
 #define FC_WINOGRAD_M_FLOATS (INT64_C(1) << 16)
-#define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 18)
+#define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_STREAMED_BLOCKS 4
 /* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
