@@ -180,20 +180,21 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
 }
 
 /* V = B^T d B for the block's tiles, FC_L at a time in the order of the slivers: tile q is tile
- * row q / tiles_w (padded rows row + m_h (q / tiles_w) on), column q % tiles_w; d[r][c] of tile
+ * row (first + q) / tiles_w (padded rows row + m_h ((first + q) / tiles_w) on), column
+ * (first + q) % tiles_w: a block may start and end inside a tile row; d[r][c] of tile
  * column t is phase c % m, index t + c / m of its padded row r. A vector of tiles that runs into
  * the next tile row (or past the block, as zeros) is loaded row by row, in masked lanes. Sliver
  * widths are multiples of FC_L, so a vector is one store, and the last sliver is filled to its
  * width: its padding lanes are finite. */
 FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int64_t wq,
-                     int64_t row, int64_t tiles_w, float *v, int64_t v_stride,
+                     int64_t row, int64_t tiles_w, int64_t first, float *v, int64_t v_stride,
                      const fc_winograd_slivers *slivers, int64_t channel) {
   const int m = w_axis->m;
   const int64_t tiles = slivers->tiles, nr = slivers->nr;
   const int64_t last = (tiles - 1) / nr;
   const int64_t end = last * nr + fc_winograd_sliver_width(slivers, last);
   for (int64_t q = 0; q < end; q += FC_L) {
-    const int64_t tile_row = q / tiles_w, column = q % tiles_w;
+    const int64_t tile_row = (first + q) / tiles_w, column = (first + q) % tiles_w;
     fc_vf d[MAX_T][MAX_T], out[MAX_T][MAX_T];
     if (q + FC_L <= tiles && column + FC_L <= tiles_w) {
 #pragma GCC unroll 6
@@ -283,9 +284,9 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
     weights(&H, &W, w, ocg, icg, mr, u, u_stride);                                                 \
   }                                                                                                \
   static void NAME##_input(const float *padded, int64_t wq, int64_t row, int64_t tiles_w,          \
-                           float *v, int64_t v_stride, const fc_winograd_slivers *slivers,         \
-                           int64_t channel) {                                                      \
-    input(&H, &W, padded, wq, row, tiles_w, v, v_stride, slivers, channel);                        \
+                           int64_t first, float *v, int64_t v_stride,                              \
+                           const fc_winograd_slivers *slivers, int64_t channel) {                  \
+    input(&H, &W, padded, wq, row, tiles_w, first, v, v_stride, slivers, channel);                 \
   }                                                                                                \
   static void NAME##_output(const float *m, int64_t m_stride, int64_t count, const float *bias,    \
                             float *y, int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w) { \
