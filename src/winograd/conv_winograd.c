@@ -145,17 +145,19 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int streamed =
       !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
   /* Blocks of consecutive tiles (in row-major order, so a block may start and end inside a tile
-   * row) whose V fits the budget, spread evenly. With threads, as many more as make the items
-   * divide among them while each block keeps two slivers of tiles: the threads then share the
-   * tiles evenly, and splitting output channels instead would transform the same input twice. */
-  const int64_t tiles = tiles_h * tiles_w;
+   * row) whose V fits the budget: whole slivers of the GEMM's nr tiles, spread evenly, the last
+   * block taking the ragged end. With threads, as many more as make the items divide among them
+   * while each block keeps two slivers: the threads then share the tiles evenly, and splitting
+   * output channels instead would transform the same input twice. */
+  const int64_t tiles = tiles_h * tiles_w, image_slivers = fc_div_ceil(tiles, gemm->nr);
   int64_t blocks =
-      streamed ? 1 : fc_div_ceil(tiles, fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg)));
+      streamed ? 1
+               : fc_div_ceil(image_slivers,
+                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * gemm->nr)));
   while (!streamed && call->num_threads > 1 &&
-         (p->batch * p->groups * blocks) % call->num_threads &&
-         tiles / (blocks + 1) >= 2 * gemm->nr)
+         (p->batch * p->groups * blocks) % call->num_threads && image_slivers / (blocks + 1) >= 2)
     blocks++;
-  const int64_t tb_max = fc_div_ceil(tiles, blocks);
+  const int64_t tb_max = fc_min(tiles, fc_div_ceil(image_slivers, blocks) * gemm->nr);
   /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
    * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
    * evenly. When the items would not divide among the threads, the channel blocks are split into
@@ -240,7 +242,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
       const int64_t part = item % parts, b = item / parts % blocks,
                     grp = item / (parts * blocks) % p->groups,
                     n = item / (parts * blocks * p->groups);
-      const int64_t t0 = b * tiles / blocks, tb = (b + 1) * tiles / blocks - t0;
+      const int64_t t0 = gemm->nr * (b * image_slivers / blocks),
+                    tb = fc_min(tiles, gemm->nr * ((b + 1) * image_slivers / blocks)) - t0;
       const fc_winograd_slivers slivers = {gemm->nr, gemm->tail ? gemm->tail_nr : 0, tb, icg};
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
       const float *in = padded + (n * p->in_channels + grp * icg) * plane;
