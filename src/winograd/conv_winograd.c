@@ -1,7 +1,7 @@
 /* The Winograd engines (winograd.h): F(2x2, 3x3) ("winograd") and the opt-in F(4x4, 3x3)
  * ("winograd_f4"), one mechanism parameterised by the tile's output size m; float32, 1-D or 2-D,
  * 3-tap kernels, stride 1, dilation 1, any padding and groups, either layout, on a SIMD ISA. Work
- * items are (image, group, block of tile rows, part of the output-channel blocks): an item
+ * items are (image, group, block of tiles, part of the output-channel blocks): an item
  * transforms its tile block's input into the GEMM's slivers, then per output-channel block runs
  * the products on the micro-kernels and the output transform while that block's M is in L2. The
  * engine executes unprepared (engine.h): a one-shot call transforms the weights itself. */
@@ -16,12 +16,13 @@
 
 /* Floats of a tile block's V (512 KiB: one frequency's part, the GEMM's B, stays in L2), of an
  * output-channel block's M (256 KiB, in L2 until the output transform reads it) and of a streamed
- * channel block's U (1 MiB: each of its floats is read once per sliver, so it may stream from L3;
- * smaller blocks would re-read V more often). A one-shot call streams the weights when one image's
- * V is at most FC_WINOGRAD_STREAMED_BLOCKS blocks. */
+ * channel block's U (256 KiB: written by the weight transform and read by the products while it is
+ * still in L2 beside V; 1 MiB blocks went out to L3 and back, 25% slower on 128 and 256 channels).
+ * A one-shot call streams the weights when one image's V is at most FC_WINOGRAD_STREAMED_BLOCKS
+ * blocks. */
 #define FC_WINOGRAD_BLOCK_FLOATS (INT64_C(1) << 17)
 #define FC_WINOGRAD_M_FLOATS (INT64_C(1) << 16)
-#define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 18)
+#define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_STREAMED_BLOCKS 4
 /* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
@@ -143,12 +144,20 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t image_v = frequencies * icg * tiles_h * tiles_w;
   const int streamed =
       !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
-  /* Blocks of whole tile rows whose V fits the budget, spread evenly. */
-  const int64_t blocks =
+  /* Blocks of consecutive tiles (in row-major order, so a block may start and end inside a tile
+   * row) whose V fits the budget: whole slivers of the GEMM's nr tiles, spread evenly, the last
+   * block taking the ragged end. With threads, as many more as make the items divide among them
+   * while each block keeps two slivers: the threads then share the tiles evenly, and splitting
+   * output channels instead would transform the same input twice. */
+  const int64_t tiles = tiles_h * tiles_w, image_slivers = fc_div_ceil(tiles, gemm->nr);
+  int64_t blocks =
       streamed ? 1
-               : fc_div_ceil(tiles_h,
-                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * tiles_w)));
-  const int64_t tb_max = fc_div_ceil(tiles_h, blocks) * tiles_w;
+               : fc_div_ceil(image_slivers,
+                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * gemm->nr)));
+  while (!streamed && call->num_threads > 1 &&
+         (p->batch * p->groups * blocks) % call->num_threads && image_slivers / (blocks + 1) >= 2)
+    blocks++;
+  const int64_t tb_max = fc_min(tiles, fc_div_ceil(image_slivers, blocks) * gemm->nr);
   /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
    * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
    * evenly. When the items would not divide among the threads, the channel blocks are split into
@@ -233,13 +242,14 @@ static fc_status execute(const fc_engine_call *call, int m) {
       const int64_t part = item % parts, b = item / parts % blocks,
                     grp = item / (parts * blocks) % p->groups,
                     n = item / (parts * blocks * p->groups);
-      const int64_t th0 = b * tiles_h / blocks, th_count = (b + 1) * tiles_h / blocks - th0,
-                    tb = th_count * tiles_w;
+      const int64_t t0 = gemm->nr * (b * image_slivers / blocks),
+                    tb = fc_min(tiles, gemm->nr * ((b + 1) * image_slivers / blocks)) - t0;
       const fc_winograd_slivers slivers = {gemm->nr, gemm->tail ? gemm->tail_nr : 0, tb, icg};
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
       const float *in = padded + (n * p->in_channels + grp * icg) * plane;
       for (int64_t ic = 0; ic < icg; ic++)
-        tile->input_f32(in + ic * plane, wq, tile->m_h * th0, tiles_w, v, v_stride, &slivers, ic);
+        tile->input_f32(in + ic * plane, wq, tile->m_h * (t0 / tiles_w), tiles_w, t0 % tiles_w, v,
+                        v_stride, &slivers, ic);
       for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
         const int64_t oc0 = mr * (ob * panels / oc_blocks),
                       ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
@@ -257,12 +267,16 @@ static fc_status execute(const fc_engine_call *call, int m) {
           const int64_t channel = grp * ocg + oc0 + oc;
           float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
                                            : y + (n * p->out_channels + channel) * p->out_volume;
-          for (int64_t r = 0; r < th_count; r++) {
-            const int64_t oh = tile->m_h * (th0 + r);
-            tile->output_f32(mv + oc * tb + r * tiles_w, m_stride, tiles_w,
-                             bias ? bias + channel : NULL, y_channel + oh * p->out[2] * y_col,
-                             p->out[2] * y_col, y_col, fc_min(tile->m_h, p->out[1] - oh),
-                             p->out[2]);
+          /* The block's tiles, tile row by tile row; a row's outputs end with the block's, as
+           * the next block may belong to another thread. */
+          for (int64_t t = t0, count; t < t0 + tb; t += count) {
+            const int64_t column = t % tiles_w, oh = tile->m_h * (t / tiles_w),
+                          ow = tile->m_w * column;
+            count = fc_min(t0 + tb - t, tiles_w - column);
+            tile->output_f32(mv + oc * tb + t - t0, m_stride, count, bias ? bias + channel : NULL,
+                             y_channel + (oh * p->out[2] + ow) * y_col, p->out[2] * y_col, y_col,
+                             fc_min(tile->m_h, p->out[1] - oh),
+                             fc_min(p->out[2] - ow, tile->m_w * count));
           }
         }
       }

@@ -9,7 +9,7 @@
  * are one mechanism; winograd_f32.c holds the matrices and says how F(4)'s points were chosen.
  *
  * The weights are transformed into U[f][oc][ic], written straight into the GEMM's packed A panels
- * (once per plan, or per call block by block); the input tiles of a block of tile rows are
+ * (once per plan, or per call block by block); the input tiles of a block of tiles are
  * transformed straight into the GEMM's packed B slivers V[f][sliver][ic][lane], the products
  * M_f = U_f V_f run on the shared micro-kernels, and the output transform writes the m x m tiles
  * while M is in cache. The input is read from a zero-padded copy split into m phases along the
@@ -47,11 +47,13 @@ typedef struct fc_winograd_tile {
    * as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows: u + f * u_stride. */
   void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,
                       int64_t u_stride);
-  /* One channel's tiles of a block, the tile rows of tiles_w tiles from padded row `row` of its
-   * m_w-phase block (phase width wq), into row `channel` of the block's slivers V + f * v_stride
-   * for every frequency f (the last sliver filled to its width). */
-  void (*input_f32)(const float *padded, int64_t wq, int64_t row, int64_t tiles_w, float *v,
-                    int64_t v_stride, const fc_winograd_slivers *slivers, int64_t channel);
+  /* One channel's tiles of a block, from tile column `first` of the tile row at padded row `row`
+   * of its m_w-phase block (phase width wq, tiles_w tiles a row) on, into row `channel` of the
+   * block's slivers V + f * v_stride for every frequency f (the last sliver filled to its width).
+   */
+  void (*input_f32)(const float *padded, int64_t wq, int64_t row, int64_t tiles_w, int64_t first,
+                    float *v, int64_t v_stride, const fc_winograd_slivers *slivers,
+                    int64_t channel);
   /* One output channel's tiles [0, count) of a tile row: from M[f * m_stride + t] to `rows`
    * (<= m_h) output rows y + i * y_row, columns [0, out_w), each output y + o * y_col (1 for
    * channels-first, the channel count for channels-last), plus *bias (bias may be NULL). */

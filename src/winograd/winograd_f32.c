@@ -96,68 +96,105 @@ static void store_lanes(float *dst, fc_vf v, int64_t left) {
     fc_store_partial(dst, v, (int)left);
 }
 
-/* Input channels of a panel gathered per pass: a multiple of 16, so a pass is whole vectors. */
-#define WEIGHT_CHUNK 32
-#define MAX_MR 16
+/* {a[0], b[0], a[1], b[1], ...} from the low (interleave_lo) or high (interleave_hi) halves. */
+#if FC_L == 4
+#define INTERLEAVE_LO 0, 4, 1, 5
+#define INTERLEAVE_HI 2, 6, 3, 7
+#elif FC_L == 8
+#define INTERLEAVE_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define INTERLEAVE_HI 4, 12, 5, 13, 6, 14, 7, 15
+#else
+#define INTERLEAVE_LO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define INTERLEAVE_HI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#endif
+FC_INLINE fc_vf interleave_lo(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_LO);
+}
+FC_INLINE fc_vf interleave_hi(fc_vf a, fc_vf b) {
+  return __builtin_shufflevector(a, b, INTERLEAVE_HI);
+}
+
+/* Transposes x as a FC_L x FC_L matrix (rows the vectors): each interleaving stage rotates the
+ * bits of (row, lane) by one, so log2(FC_L) stages swap the row and lane bits. */
+FC_INLINE void transpose(fc_vf x[FC_L]) {
+#pragma GCC unroll 4
+  for (int stage = 1; stage < FC_L; stage *= 2) {
+    fc_vf y[FC_L];
+#pragma GCC unroll 8
+    for (int i = 0; i < FC_L / 2; i++) {
+      y[2 * i] = interleave_lo(x[i], x[i + FC_L / 2]);
+      y[2 * i + 1] = interleave_hi(x[i], x[i + FC_L / 2]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < FC_L; i++) x[i] = y[i];
+  }
+}
 
 /* U = G g G^T, vectorised over FC_L consecutive floats of a packed panel: float j of panel p is
- * (input channel j / mr, output channel p * mr + j % mr), so the stores are contiguous. The taps
- * are first gathered tap-major for a chunk of input channels (scalar copies, read back as vectors
- * only after the whole chunk is written: gathering straight into a vector's lanes stalls every
- * load on store forwarding, 3x slower). */
+ * (input channel j / mr, output channel p * mr + j % mr), so the stores are contiguous. Lane l's
+ * taps are contiguous in w[oc][ic][k_h][k_w]: each whole vector of taps is one load per lane and a
+ * transpose makes the taps the vectors, the taps left over are read lane by lane (scalar copies
+ * through a tap-major buffer cost about 2 cycles a float). Lanes past the last input or output
+ * channel read zeros. */
 FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_t ocg, int64_t icg,
                        int64_t mr, float *u, int64_t u_stride) {
   const int taps = h->k * w_axis->k;
   const int64_t panel_floats = mr * icg;
-  static const float zeros[MAX_K * MAX_K];
-  float gathered[MAX_K * MAX_K][WEIGHT_CHUNK * MAX_MR] __attribute__((aligned(64)));
+  static const float zeros[MAX_K * MAX_K + FC_L];
   for (int64_t p = 0; p * mr < ocg; p++) {
+    const int64_t rows = ocg - p * mr < mr ? ocg - p * mr : mr;
+    const float *panel = w + p * mr * icg * taps;
     float *dst = u + p * panel_floats;
-    for (int64_t ic0 = 0; ic0 < icg; ic0 += WEIGHT_CHUNK) {
-      const int64_t chunk = icg - ic0 < WEIGHT_CHUNK ? icg - ic0 : WEIGHT_CHUNK;
-      const float *src[MAX_MR];
-      for (int64_t r = 0; r < mr; r++)
-        src[r] = p * mr + r < ocg ? w + ((p * mr + r) * icg + ic0) * taps : NULL;
-      for (int64_t c = 0; c < chunk; c++)
-        for (int64_t r = 0; r < mr; r++) {
-          const float *tap = src[r] ? src[r] + c * taps : zeros;
-#pragma GCC unroll 9
-          for (int t = 0; t < taps; t++) gathered[t][c * mr + r] = tap[t];
-        }
-      const int64_t floats = chunk * mr;
-      for (int64_t j = 0; j < floats; j += FC_L) {
-        fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
-#pragma GCC unroll 3
-        for (int a = 0; a < h->k; a++)
-#pragma GCC unroll 3
-          for (int b = 0; b < w_axis->k; b++) g[a][b] = fc_load(&gathered[a * w_axis->k + b][j]);
-        sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
-                 (const fc_vf(*)[MAX_T])g, out);
-#pragma GCC unroll 6
-        for (int i = 0; i < h->t; i++)
-#pragma GCC unroll 6
-          for (int k = 0; k < w_axis->t; k++)
-            store_lanes(dst + (i * w_axis->t + k) * u_stride + ic0 * mr + j, out[i][k], floats - j);
+    int64_t c = 0, r = 0; /* of the vector's first lane */
+    for (int64_t j = 0; j < panel_floats; j += FC_L) {
+      const float *lane[FC_L];
+#pragma GCC unroll 16
+      for (int l = 0; l < FC_L; l++) {
+        lane[l] = c < icg && r < rows ? panel + (r * icg + c) * taps : zeros;
+        if (++r == mr) r = 0, c++;
       }
+      fc_vf tap[MAX_K * MAX_K + FC_L];
+      int t = 0;
+      for (; t + FC_L <= taps; t += FC_L) {
+#pragma GCC unroll 16
+        for (int l = 0; l < FC_L; l++) tap[t + l] = fc_load(lane[l] + t);
+        transpose(&tap[t]);
+      }
+      for (; t < taps; t++)
+#pragma GCC unroll 16
+        for (int l = 0; l < FC_L; l++) tap[t][l] = lane[l][t];
+      fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
+#pragma GCC unroll 3
+      for (int a = 0; a < h->k; a++)
+#pragma GCC unroll 3
+        for (int b = 0; b < w_axis->k; b++) g[a][b] = tap[a * w_axis->k + b];
+      sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
+               (const fc_vf(*)[MAX_T])g, out);
+#pragma GCC unroll 6
+      for (int i = 0; i < h->t; i++)
+#pragma GCC unroll 6
+        for (int k = 0; k < w_axis->t; k++)
+          store_lanes(dst + (i * w_axis->t + k) * u_stride + j, out[i][k], panel_floats - j);
     }
   }
 }
 
 /* V = B^T d B for the block's tiles, FC_L at a time in the order of the slivers: tile q is tile
- * row q / tiles_w (padded rows row + m_h (q / tiles_w) on), column q % tiles_w; d[r][c] of tile
+ * row (first + q) / tiles_w (padded rows row + m_h ((first + q) / tiles_w) on), column
+ * (first + q) % tiles_w: a block may start and end inside a tile row; d[r][c] of tile
  * column t is phase c % m, index t + c / m of its padded row r. A vector of tiles that runs into
  * the next tile row (or past the block, as zeros) is loaded row by row, in masked lanes. Sliver
  * widths are multiples of FC_L, so a vector is one store, and the last sliver is filled to its
  * width: its padding lanes are finite. */
 FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int64_t wq,
-                     int64_t row, int64_t tiles_w, float *v, int64_t v_stride,
+                     int64_t row, int64_t tiles_w, int64_t first, float *v, int64_t v_stride,
                      const fc_winograd_slivers *slivers, int64_t channel) {
   const int m = w_axis->m;
   const int64_t tiles = slivers->tiles, nr = slivers->nr;
   const int64_t last = (tiles - 1) / nr;
   const int64_t end = last * nr + fc_winograd_sliver_width(slivers, last);
   for (int64_t q = 0; q < end; q += FC_L) {
-    const int64_t tile_row = q / tiles_w, column = q % tiles_w;
+    const int64_t tile_row = (first + q) / tiles_w, column = (first + q) % tiles_w;
     fc_vf d[MAX_T][MAX_T], out[MAX_T][MAX_T];
     if (q + FC_L <= tiles && column + FC_L <= tiles_w) {
 #pragma GCC unroll 6
@@ -194,24 +231,6 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int
 #pragma GCC unroll 6
       for (int k = 0; k < w_axis->t; k++) fc_store(dst + (i * w_axis->t + k) * v_stride, out[i][k]);
   }
-}
-
-/* {a[0], b[0], a[1], b[1], ...} from the low (interleave_lo) or high (interleave_hi) halves. */
-#if FC_L == 4
-#define INTERLEAVE_LO 0, 4, 1, 5
-#define INTERLEAVE_HI 2, 6, 3, 7
-#elif FC_L == 8
-#define INTERLEAVE_LO 0, 8, 1, 9, 2, 10, 3, 11
-#define INTERLEAVE_HI 4, 12, 5, 13, 6, 14, 7, 15
-#else
-#define INTERLEAVE_LO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
-#define INTERLEAVE_HI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
-#endif
-FC_INLINE fc_vf interleave_lo(fc_vf a, fc_vf b) {
-  return __builtin_shufflevector(a, b, INTERLEAVE_LO);
-}
-FC_INLINE fc_vf interleave_hi(fc_vf a, fc_vf b) {
-  return __builtin_shufflevector(a, b, INTERLEAVE_HI);
 }
 
 /* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j. */
@@ -265,9 +284,9 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
     weights(&H, &W, w, ocg, icg, mr, u, u_stride);                                                 \
   }                                                                                                \
   static void NAME##_input(const float *padded, int64_t wq, int64_t row, int64_t tiles_w,          \
-                           float *v, int64_t v_stride, const fc_winograd_slivers *slivers,         \
-                           int64_t channel) {                                                      \
-    input(&H, &W, padded, wq, row, tiles_w, v, v_stride, slivers, channel);                        \
+                           int64_t first, float *v, int64_t v_stride,                              \
+                           const fc_winograd_slivers *slivers, int64_t channel) {                  \
+    input(&H, &W, padded, wq, row, tiles_w, first, v, v_stride, slivers, channel);                 \
   }                                                                                                \
   static void NAME##_output(const float *m, int64_t m_stride, int64_t count, const float *bias,    \
                             float *y, int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w) { \
