@@ -5,7 +5,9 @@ measured choice) and one plan forced to each engine that can run the layer, all 
 after round (so drift hits them alike): CPU time of this thread at one thread, wall time at more. The
 table has each plan's fastest call; auto/best is the median over the rounds of auto's time over the
 fastest forced engine's in the same round. Then the geomean and the worst case (the criterion: at
-most 1.1x on every layer).
+most 1.1x on every layer). The opt-in engines (winograd_f4: faster and less exact) are timed and shown
+but are not candidates for "best": auto never trades exactness for speed, so it is held to the engines
+it may choose.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def measure_layer(layer, threads: int, budget: float, tune: bool) -> dict:
         max_rounds=1000,
     )
     fastest = {name: min(times) for name, times in rounds.items()}
-    forced = {name: t for name, t in fastest.items() if name != "auto"}
+    forced = {name: t for name, t in fastest.items() if name != "auto" and name not in _tuning.OPT_IN}
     best = min(forced, key=forced.get)
     # The median of the rounds' ratios: each compares two calls made one after the other, so a burst
     # of load that slows a few calls moves it less than it moves a ratio of two minima.
