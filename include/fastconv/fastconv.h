@@ -44,7 +44,8 @@ typedef enum fc_algorithm {
   FC_ALGORITHM_IM2COL = 2,
   /* Winograd F(2x2, 3x3) (F(2, 3) in 1-D): float32, 3x3 or 3-tap, stride 1, dilation 1, SIMD */
   FC_ALGORITHM_WINOGRAD = 3,
-  /* F(4x4, 3x3) (F(4, 3) in 1-D), same layers: faster and less exact; opt-in, auto never picks it */
+  /* F(4x4, 3x3) (F(4, 3) in 1-D), same layers: faster and less exact; opt-in, auto never picks it
+   */
   FC_ALGORITHM_WINOGRAD_F4 = 4,
 } fc_algorithm;
 
@@ -107,8 +108,8 @@ const char *fc_plan_explain(const fc_plan *plan, const fc_input_geometry *geomet
  * times the engines of one plan. An AUTO plan still runs direct instead of Winograd on an input
  * holding Inf or NaN. FC_STATUS_UNSUPPORTED when the plan does not hold `engine`. */
 fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine,
-                                 const fc_input_geometry *geometry, const void *input,
-                                 void *output, int num_threads, fc_algorithm *used);
+                                 const fc_input_geometry *geometry, const void *input, void *output,
+                                 int num_threads, fc_algorithm *used);
 
 /* The plan's heap footprint in bytes (weights, packed copies, bias). */
 int64_t fc_plan_memory(const fc_plan *plan);

@@ -550,86 +550,11 @@ def _functional_plan(settings, weight, bias, make):
     return plan
 
 
-def _convolution(
-    nd,
-    name,
-    input,
-    weight,
-    bias,
-    stride,
-    padding,
-    dilation,
-    groups,
-    padding_mode,
-    layout,
-    algorithm,
-    out,
-    num_threads,
-):
-    settings = (nd, name, stride, padding, dilation, groups, padding_mode, layout, algorithm, num_threads)
+def _functional(input, weight, bias, out, output_size=None, **options):
+    """One functional call: a borrowed plan with the call's options (checked once per set of plain
+    options, see _functional_plan), run on the input."""
     plan = _functional_plan(
-        settings,
-        weight,
-        bias,
-        lambda: Convolution(
-            weight,
-            bias,
-            stride,
-            padding,
-            dilation,
-            groups,
-            padding_mode=padding_mode,
-            layout=layout,
-            algorithm=algorithm,
-            num_threads=num_threads,
-            spatial_dims=nd,
-            _name=name,
-            _borrow=True,
-        ),
-    )
-    return plan(input, out=out)
-
-
-def _transposed(
-    nd,
-    name,
-    input,
-    weight,
-    bias,
-    stride,
-    padding,
-    output_padding,
-    groups,
-    dilation,
-    output_size,
-    padding_mode,
-    layout,
-    algorithm,
-    out,
-    num_threads,
-):
-    settings = (nd, name, stride, padding, output_padding, groups, dilation, padding_mode, layout, algorithm)
-    plan = _functional_plan(
-        settings + (num_threads, "transposed"),
-        weight,
-        bias,
-        lambda: Convolution(
-            weight,
-            bias,
-            stride,
-            padding,
-            dilation,
-            groups,
-            transposed=True,
-            output_padding=output_padding,
-            padding_mode=padding_mode,
-            layout=layout,
-            algorithm=algorithm,
-            num_threads=num_threads,
-            spatial_dims=nd,
-            _name=name,
-            _borrow=True,
-        ),
+        tuple(options.items()), weight, bias, lambda: Convolution(weight, bias, _borrow=True, **options)
     )
     return plan(input, out=out, output_size=output_size)
 
@@ -650,21 +575,21 @@ def conv1d(
     num_threads=None,
 ):
     """1-D convolution (cross-correlation, as in torch.nn.functional.conv1d)."""
-    return _convolution(
-        1,
-        "conv1d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=1,
+        _name="conv1d",
     )
 
 
@@ -684,21 +609,21 @@ def conv2d(
     num_threads=None,
 ):
     """2-D convolution (cross-correlation, as in torch.nn.functional.conv2d)."""
-    return _convolution(
-        2,
-        "conv2d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=2,
+        _name="conv2d",
     )
 
 
@@ -718,21 +643,21 @@ def conv3d(
     num_threads=None,
 ):
     """3-D convolution (cross-correlation, as in torch.nn.functional.conv3d)."""
-    return _convolution(
-        3,
-        "conv3d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=3,
+        _name="conv3d",
     )
 
 
@@ -754,23 +679,24 @@ def conv_transpose1d(
     num_threads=None,
 ):
     """1-D transposed convolution (as torch.nn.functional.conv_transpose1d)."""
-    return _transposed(
-        1,
-        "conv_transpose1d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        output_padding,
-        groups,
-        dilation,
-        output_size,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        output_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        transposed=True,
+        output_padding=output_padding,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=1,
+        _name="conv_transpose1d",
     )
 
 
@@ -792,23 +718,24 @@ def conv_transpose2d(
     num_threads=None,
 ):
     """2-D transposed convolution (as torch.nn.functional.conv_transpose2d)."""
-    return _transposed(
-        2,
-        "conv_transpose2d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        output_padding,
-        groups,
-        dilation,
-        output_size,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        output_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        transposed=True,
+        output_padding=output_padding,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=2,
+        _name="conv_transpose2d",
     )
 
 
@@ -830,21 +757,22 @@ def conv_transpose3d(
     num_threads=None,
 ):
     """3-D transposed convolution (as torch.nn.functional.conv_transpose3d)."""
-    return _transposed(
-        3,
-        "conv_transpose3d",
+    return _functional(
         input,
         weight,
         bias,
-        stride,
-        padding,
-        output_padding,
-        groups,
-        dilation,
-        output_size,
-        padding_mode,
-        layout,
-        algorithm,
         out,
-        num_threads,
+        output_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        transposed=True,
+        output_padding=output_padding,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=3,
+        _name="conv_transpose3d",
     )
