@@ -160,9 +160,12 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
         for (int l = 0; l < FC_L; l++) tap[t + l] = fc_load(lane[l] + t);
         transpose(&tap[t]);
       }
-      for (; t < taps; t++)
+      for (; t < taps; t++) { /* the taps past the last whole vector, gathered lane by lane */
+        float gathered[FC_L];
 #pragma GCC unroll 16
-        for (int l = 0; l < FC_L; l++) tap[t][l] = lane[l][t];
+        for (int l = 0; l < FC_L; l++) gathered[l] = lane[l][t];
+        tap[t] = fc_load(gathered);
+      }
       fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
 #pragma GCC unroll 3
       for (int a = 0; a < h->k; a++)
