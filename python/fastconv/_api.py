@@ -559,220 +559,90 @@ def _functional(input, weight, bias, out, output_size=None, **options):
     return plan(input, out=out, output_size=output_size)
 
 
-def conv1d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """1-D convolution (cross-correlation, as in torch.nn.functional.conv1d)."""
-    return _functional(
+def _convolution_function(nd):
+    """conv{nd}d, with torch.nn.functional.conv{nd}d's signature; one body for the three."""
+
+    def convolution(
         input,
         weight,
-        bias,
-        out,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=1,
-        _name="conv1d",
-    )
+        bias=None,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        *,
+        padding_mode="zeros",
+        layout="channels_first",
+        algorithm="auto",
+        out=None,
+        num_threads=None,
+    ):
+        return _functional(
+            input,
+            weight,
+            bias,
+            out,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=f"conv{nd}d",
+        )
+
+    convolution.__name__ = convolution.__qualname__ = f"conv{nd}d"
+    convolution.__doc__ = f"{nd}-D convolution (cross-correlation, as in torch.nn.functional.conv{nd}d)."
+    return convolution
 
 
-def conv2d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """2-D convolution (cross-correlation, as in torch.nn.functional.conv2d)."""
-    return _functional(
+def _transposed_function(nd):
+    """conv_transpose{nd}d, with torch.nn.functional.conv_transpose{nd}d's signature."""
+
+    def transposed(
         input,
         weight,
-        bias,
-        out,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=2,
-        _name="conv2d",
-    )
+        bias=None,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        dilation=1,
+        *,
+        output_size=None,
+        padding_mode="zeros",
+        layout="channels_first",
+        algorithm="auto",
+        out=None,
+        num_threads=None,
+    ):
+        return _functional(
+            input,
+            weight,
+            bias,
+            out,
+            output_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            transposed=True,
+            output_padding=output_padding,
+            padding_mode=padding_mode,
+            layout=layout,
+            algorithm=algorithm,
+            num_threads=num_threads,
+            spatial_dims=nd,
+            _name=f"conv_transpose{nd}d",
+        )
+
+    transposed.__name__ = transposed.__qualname__ = f"conv_transpose{nd}d"
+    transposed.__doc__ = f"{nd}-D transposed convolution (as torch.nn.functional.conv_transpose{nd}d)."
+    return transposed
 
 
-def conv3d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    *,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """3-D convolution (cross-correlation, as in torch.nn.functional.conv3d)."""
-    return _functional(
-        input,
-        weight,
-        bias,
-        out,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=3,
-        _name="conv3d",
-    )
-
-
-def conv_transpose1d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups=1,
-    dilation=1,
-    *,
-    output_size=None,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """1-D transposed convolution (as torch.nn.functional.conv_transpose1d)."""
-    return _functional(
-        input,
-        weight,
-        bias,
-        out,
-        output_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        transposed=True,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=1,
-        _name="conv_transpose1d",
-    )
-
-
-def conv_transpose2d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups=1,
-    dilation=1,
-    *,
-    output_size=None,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """2-D transposed convolution (as torch.nn.functional.conv_transpose2d)."""
-    return _functional(
-        input,
-        weight,
-        bias,
-        out,
-        output_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        transposed=True,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=2,
-        _name="conv_transpose2d",
-    )
-
-
-def conv_transpose3d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups=1,
-    dilation=1,
-    *,
-    output_size=None,
-    padding_mode="zeros",
-    layout="channels_first",
-    algorithm="auto",
-    out=None,
-    num_threads=None,
-):
-    """3-D transposed convolution (as torch.nn.functional.conv_transpose3d)."""
-    return _functional(
-        input,
-        weight,
-        bias,
-        out,
-        output_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        transposed=True,
-        output_padding=output_padding,
-        padding_mode=padding_mode,
-        layout=layout,
-        algorithm=algorithm,
-        num_threads=num_threads,
-        spatial_dims=3,
-        _name="conv_transpose3d",
-    )
+conv1d, conv2d, conv3d = (_convolution_function(nd) for nd in (1, 2, 3))
+conv_transpose1d, conv_transpose2d, conv_transpose3d = (_transposed_function(nd) for nd in (1, 2, 3))
