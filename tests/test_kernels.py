@@ -165,3 +165,20 @@ def test_separable_factors():
         TypeError, match=r"separable: kernel must have dtype float32 or float64, but got int64"
     ):
         kernels.separable(np.ones((3, 3), dtype=np.int64))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 7), (9, 4), (31, 31)])
+def test_separable_decides_as_the_singular_values(shape):
+    """The residual shortcut gives the SVD rule's answer: rank 1 exactly when s[1] <= rtol * s[0],
+    for kernels from exactly separable to far from it, including near the threshold."""
+    rng = np.random.default_rng(sum(shape))
+    rtol = 1e-6
+    for noise in (0.0, 1e-12, 1e-9, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 1e-3, 1.0):
+        for _ in range(5):
+            k = np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
+            k += noise * np.abs(k).max() * rng.standard_normal(shape)
+            s = np.linalg.svd(k, compute_uv=False)
+            pair = kernels.separable(k, rtol=rtol)
+            assert (pair is not None) == (s[1] <= rtol * s[0]), (noise, s[1] / s[0])
+            if pair is not None:
+                np.testing.assert_allclose(np.outer(*pair), k, rtol=0, atol=4 * rtol * s[0])
