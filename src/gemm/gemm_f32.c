@@ -59,8 +59,14 @@ static void pack_b_matrix(const void *ctx_, size_t pc, size_t kc, size_t jr, siz
   const fc_matrix_ctx *ctx = ctx_;
   const float *FC_RESTRICT b = ctx->b + pc * ctx->ldb + jr;
   if (n == nrp && nrp % FC_L == 0) {
-    for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp)
+    /* Each of the kc rows is its own stream, too many for the hardware prefetchers: the next
+     * sliver's columns of each row are requested now, to arrive while the micro-kernels run
+     * (resnet50.l1.1x1 spent a quarter of its time here waiting for L3: 1.47 -> 1.20 ms). */
+    for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp) {
+      for (size_t j = 0; j < nrp; j += 16) __builtin_prefetch(b + nrp + j);
+      __builtin_prefetch(b + 2 * nrp - 1);
       for (size_t j = 0; j < nrp; j += FC_L) fc_store(dst + j, fc_load(b + j));
+    }
   } else {
     for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp) {
       size_t j = 0;
