@@ -520,11 +520,13 @@ _SETTINGS_KEPT = 256
 _GEOMETRIES_KEPT = 64
 
 
+_PLAIN_TYPES = frozenset((int, str, type(None)))
+
+
 def _plain(value) -> bool:
     """Exact ints, strings, None and tuples of them: values that compare equal only when every
     check treats them alike (1, 1.0, True and np.int64(1) are all equal, but not all accepted)."""
-    kind = type(value)
-    return kind is int or kind is str or value is None or (kind is tuple and all(map(_plain, value)))
+    return type(value) in _PLAIN_TYPES or (type(value) is tuple and all(map(_plain, value)))
 
 
 def _functional_plan(settings, weight, bias, make):
@@ -553,8 +555,9 @@ def _functional_plan(settings, weight, bias, make):
 def _functional(input, weight, bias, out, output_size=None, **options):
     """One functional call: a borrowed plan with the call's options (checked once per set of plain
     options, see _functional_plan), run on the input."""
+    # the keywords are the same for every call of one function (its name is among the values)
     plan = _functional_plan(
-        tuple(options.items()), weight, bias, lambda: Convolution(weight, bias, _borrow=True, **options)
+        tuple(options.values()), weight, bias, lambda: Convolution(weight, bias, _borrow=True, **options)
     )
     return plan(input, out=out, output_size=output_size)
 
