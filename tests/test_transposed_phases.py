@@ -6,8 +6,9 @@ shapes aim at the phase arithmetic: strides 1 to 3 with kernels that do and do n
 stride (phases with unequal sub-kernels), dilations sharing a factor with the stride (phases with no
 taps, which are the bias), negative sub-padding (padding beyond the kernel span), asymmetric padding
 and output_padding (a trailing phase one row longer), groups, 1-D and 3-D, channels off the 8-channel
-band and the register tile. Each runs through the functional API and a plan called twice, at one and
-two threads.
+band and the register tile, one-shot weights packed in several blocks of output channels, batches
+with groups. Each runs through the functional API and a plan called twice, at one and two threads;
+one layer also channels-last.
 
 Tolerance: max|y - ref| / max|ref| <= 2e-5 in float32, as for the dense kernel (tests/test_dense_kernels.py).
 """
@@ -35,6 +36,9 @@ CASES = [
     ("1-D", 1, 20, 40, (30,), (7,), 3, ((2, 3),), 1, 1, 1),
     ("3-D", 1, 9, 17, (3, 4, 5), (3, 4, 3), (1, 2, 2), ((1, 1), (1, 1), (0, 1)), 0, 1, 1),
     ("3-D stride 2 all axes", 1, 16, 16, (3, 3, 4), (4, 4, 4), 2, ((1, 1), (1, 1), (2, 1)), 1, 1, 1),
+    # one-shot calls pack the weights in blocks of output channels (1 MiB): two blocks, the last ragged
+    ("weight blocks, ragged", 2, 64, 280, (3, 5), (4, 4), 2, ((1, 1), (1, 1)), 0, 1, 1),
+    ("groups 3, batch 3", 3, 48, 57, (4, 3), (3, 3), 2, ((1, 1), (0, 2)), 1, 1, 3),
 ]
 
 
@@ -76,3 +80,15 @@ def test_transposed_phases_match_reference(case, threads):
     plan = fastconv.Convolution(w, b, transposed=True, **kw)
     for _ in range(2):
         assert rel_err(plan(x), ref) <= TOLERANCE
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_transposed_phases_channels_last(threads):
+    x, w, b = _layer(2, 24, 34, (5, 6), (4, 4), 2, seed=7)
+    ref = reference_conv_transpose(x, w, b, stride=2, pad_pairs=((1, 1), (1, 1)), groups=2)
+    kw = dict(stride=2, padding=1, groups=2, algorithm="direct", num_threads=threads)
+    x_last = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    y = fastconv.conv_transpose2d(x_last, w, b, layout="channels_last", **kw)
+    assert rel_err(np.moveaxis(y, -1, 1), ref) <= TOLERANCE
+    plan = fastconv.Convolution(w, b, transposed=True, layout="channels_last", **kw)
+    assert rel_err(np.moveaxis(plan(x_last), -1, 1), ref) <= TOLERANCE

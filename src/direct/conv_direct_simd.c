@@ -117,33 +117,36 @@ static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int tr
               cs, dst + g * st->group_floats + r0 * k);
 }
 
-static int64_t phase_floats(const int64_t kernel[3], const int64_t stride[3],
-                            const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
-                            const fc_simd_kernels *kernels) {
-  return fc_tap_class_offset(kernel, stride, dilation, fc_phase_count(stride), groups, icg, ocg,
-                             kernels->dense_f32->nr);
+/* Where each tap class's packed weights start (transposed_phases.h) for `panels` panels per class,
+ * malloc'ed (fc_phase_count(stride) entries; NULL when out of memory), and their floats. */
+static int64_t *phase_layout(const fc_problem *p, int64_t panels, int64_t nr, int64_t *floats) {
+  int64_t *base = malloc((size_t)fc_phase_count(p->stride) * sizeof *base);
+  if (base)
+    *floats =
+        fc_tap_class_layout(p->kernel, p->stride, p->dilation, p->in_per_group, panels, nr, base);
+  return base;
 }
 
-/* A phased transposed layer's weights w packed per tap class (transposed_phases.h) into a scratch
- * block, by `threads` threads; NULL when out of memory. */
-static float *pack_phases(const int64_t kernel[3], const int64_t stride[3],
-                          const int64_t dilation[3], int64_t groups, int64_t icg, int64_t ocg,
-                          const float *w, const fc_simd_kernels *kernels, int threads) {
-  const int64_t items = fc_tap_class_pack_items(groups, icg);
-  float *packed = scratch_floats(phase_floats(kernel, stride, dilation, groups, icg, ocg, kernels));
-  int failed = !packed;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && packed) schedule(static)
-  for (int64_t j = 0; j < items; j++)
-    if (packed && fc_pack_tap_classes(kernel, stride, dilation, groups, icg, ocg,
-                                      kernels->dense_f32, w, j, packed)) {
-#pragma omp atomic write
-      failed = 1;
-    }
+/* A plan's packed weights of a phased transposed layer: every group's panels per tap class, group
+ * g's first at panel g * ceil(ocg / nr). */
+static fc_status pack_phases(const fc_problem *p, const float *w, const fc_dense_ops *ops,
+                             float **packed, int64_t *floats) {
+  const int64_t panels = fc_div_ceil(p->out_per_group, ops->nr);
+  const int64_t group_weights = p->in_per_group * p->out_per_group * p->kernel_volume;
+  int64_t *base = phase_layout(p, p->groups * panels, ops->nr, floats);
+  *packed = base ? scratch_floats(*floats) : NULL;
+  int failed = !*packed;
+  for (int64_t g = 0; g < p->groups && !failed; g++)
+    failed = fc_pack_tap_classes(p->kernel, p->stride, p->dilation, p->in_per_group,
+                                 p->out_per_group, ops, w + g * group_weights, 0, p->out_per_group,
+                                 base, g * panels, *packed);
+  free(base);
   if (failed) {
-    fc_scratch_put(packed);
-    return NULL;
+    fc_scratch_put(*packed);
+    *packed = NULL;
+    return FC_STATUS_OUT_OF_MEMORY;
   }
-  return packed;
+  return FC_STATUS_OK;
 }
 
 fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weight, int one_shot,
@@ -166,17 +169,25 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   simd_state *st = malloc(sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
   if (phased_layer(params->transposed, icg, ocg, params->kernel, params->stride, kernels)) {
-    /* one-shot: packed at execution, by all its threads */
+    /* one-shot: packed at execution, block by block right before use */
     st->tile = NULL;
     st->group_floats = 0;
     st->packed = NULL;
-    const int64_t floats = one_shot ? 0
-                                    : phase_floats(params->kernel, params->stride, params->dilation,
-                                                   groups, icg, ocg, kernels);
-    if (!one_shot && !(st->packed = pack_phases(params->kernel, params->stride, params->dilation,
-                                                groups, icg, ocg, weight, kernels, 1))) {
-      free(st);
-      return FC_STATUS_OUT_OF_MEMORY;
+    int64_t floats = 0;
+    if (!one_shot) {
+      const fc_problem layer = {
+          .in_per_group = icg,
+          .out_per_group = ocg,
+          .groups = groups,
+          .kernel = {params->kernel[0], params->kernel[1], params->kernel[2]},
+          .stride = {params->stride[0], params->stride[1], params->stride[2]},
+          .dilation = {params->dilation[0], params->dilation[1], params->dilation[2]},
+          .kernel_volume = kvol,
+      };
+      if (pack_phases(&layer, weight, kernels->dense_f32, &st->packed, &floats) != FC_STATUS_OK) {
+        free(st);
+        return FC_STATUS_OUT_OF_MEMORY;
+      }
     }
     *state = st;
     *bytes = (int64_t)sizeof *st + floats * (int64_t)sizeof(float);
@@ -649,50 +660,90 @@ static void fill_target(const fc_problem *p, const dense_target *out, const floa
         }
 }
 
-/* A transposed layer as one dense convolution per output phase (transposed_phases.h), the
- * weights packed per tap class by prepare. */
+/* A one-shot call packs the phase weights per block of output channels right before the block's
+ * phases use them, into a buffer of about this size, instead of packing them all first: the
+ * packed copy then stays in cache rather than crossing memory twice. */
+#define PHASE_BLOCK_BYTES (1024 * 1024)
+
+/* A transposed layer as one dense convolution per output phase (transposed_phases.h) over items,
+ * one per thread when there are enough, else the phases' own split: (group, block of output
+ * channels) running every phase of the block when the call packs the weights (the block's packing
+ * then serves all its phases and images), else (image, group, block, phase), whole phases first:
+ * each builds one band (dcgan.deconv's plan at two threads: 3.26-3.28 ms of CPU time as 2 + 2
+ * phases, 3.46 as 2 blocks of 4 phases each). */
 static fc_status transposed_phases(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                    const float *x, float *y) {
   const fc_problem *p = call->problem;
   const simd_state *st = call->state;
-  const int64_t nr = kernels->dense_f32->nr;
-  float *packed = st->packed
-                      ? NULL
-                      : pack_phases(p->kernel, p->stride, p->dilation, p->groups, p->in_per_group,
-                                    p->out_per_group, call->weight, kernels, call->num_threads);
-  if (!st->packed && !packed) return FC_STATUS_OUT_OF_MEMORY;
-  const float *weights = st->packed ? st->packed : packed;
-  /* Threads take whole phases when there are enough: each thread then streams only its phases'
-   * weights and builds each band once (the phases' own split cuts output channels, each cut
-   * rebuilding the band: dcgan.deconv at two threads built 16 bands instead of 4). */
-  const int64_t phases = fc_phase_count(p->stride);
-  const int by_phase = call->num_threads > 1 && phases >= call->num_threads;
+  const fc_dense_ops *ops = kernels->dense_f32;
+  const int64_t nr = ops->nr, icg = p->in_per_group, ocg = p->out_per_group;
+  const int64_t phases = fc_phase_count(p->stride), panels = fc_div_ceil(ocg, nr);
+  const int threads = call->num_threads;
+  /* Blocks: all panels for packed weights, else what fits PHASE_BLOCK_BYTES; then enough items for
+   * the threads. */
+  const int pack = !st->packed;
+  const int64_t images = pack ? 1 : p->batch, split_phases = pack ? 1 : phases;
+  const int64_t panel_bytes = icg * p->kernel_volume * nr * 4;
+  int64_t block = pack ? fc_max(1, fc_min(panels, PHASE_BLOCK_BYTES / panel_bytes)) : panels;
+  block =
+      fc_min(block, fc_div_ceil(panels, fc_div_ceil(threads, split_phases * images * p->groups)));
+  const int64_t blocks = fc_div_ceil(panels, block);
+  const int64_t items = split_phases * images * p->groups * blocks;
+  int64_t floats;
+  int64_t *base = phase_layout(p, pack ? block : p->groups * panels, nr, &floats);
+  if (!base) return FC_STATUS_OUT_OF_MEMORY;
+  const int outer = threads > 1 && items >= threads, inner = outer ? 1 : threads;
   int failed = 0;
-#pragma omp parallel for num_threads(call->num_threads) if (by_phase) schedule(dynamic, 1)
-  for (int64_t phase = 0; phase < phases; phase++) {
-    fc_problem sub;
-    int64_t first;
-    const int64_t cls = fc_transposed_phase(p, phase, &sub, &first);
-    if (cls == -1) continue;
-    const dense_operands op = {
-        &sub,
-        NULL,
-        weights + (cls < 0 ? 0
-                           : fc_tap_class_offset(p->kernel, p->stride, p->dilation, cls, p->groups,
-                                                 p->in_per_group, p->out_per_group, nr)),
-        call->bias,
-        x,
-        {y + first, p->out_channels * p->out_volume, p->out_volume,
-         p->stride[0] * p->out[1] * p->out[2], p->stride[1] * p->out[2], p->stride[2]},
-    };
-    if (cls == -2)
-      fill_target(&sub, &op.out, call->bias);
-    else if (forward_dense(&op, kernels, by_phase ? 1 : call->num_threads) != FC_STATUS_OK) {
+#pragma omp parallel for num_threads(threads) if (outer) schedule(dynamic, 1)
+  for (int64_t item = 0; item < items; item++) {
+    const int64_t part = item % split_phases, b = item / split_phases % blocks,
+                  g = item / (split_phases * blocks) % p->groups,
+                  image = item / (split_phases * blocks * p->groups);
+    const int64_t o0 = b * block * nr, o1 = fc_min(ocg, o0 + block * nr);
+    const int64_t first_panel = pack ? 0 : g * panels + b * block;
+    /* the item's images and phases: all of them when it packs */
+    const int64_t n0 = pack ? 0 : image, n1 = pack ? p->batch : image + 1;
+    const int64_t phase0 = pack ? 0 : part, phase1 = pack ? phases : part + 1;
+    float *packed = pack ? scratch_floats(floats) : NULL;
+    int ok = !pack || (packed && !fc_pack_tap_classes(
+                                     p->kernel, p->stride, p->dilation, icg, ocg, ops,
+                                     (const float *)call->weight + g * icg * ocg * p->kernel_volume,
+                                     o0, o1, base, 0, packed));
+    const float *weights = pack ? packed : st->packed;
+    for (int64_t n = n0; n < n1 && ok; n++)
+      for (int64_t phase = phase0; phase < phase1; phase++) {
+        fc_problem sub;
+        int64_t first;
+        const int64_t cls = fc_transposed_phase(p, phase, &sub, &first);
+        if (cls == -1) continue;
+        sub.batch = 1;
+        sub.groups = 1;
+        sub.in_channels = icg;
+        sub.out_channels = sub.out_per_group = o1 - o0;
+        const dense_operands op = {
+            &sub,
+            NULL,
+            cls < 0 ? NULL
+                    : weights + base[cls] +
+                          first_panel * fc_tap_class_panel_floats(p->kernel, p->stride, p->dilation,
+                                                                  cls, icg, nr),
+            call->bias ? (const float *)call->bias + g * ocg + o0 : NULL,
+            x + (n * p->in_channels + g * icg) * p->in_volume,
+            {y + (n * p->out_channels + g * ocg + o0) * p->out_volume + first, 0, p->out_volume,
+             p->stride[0] * p->out[1] * p->out[2], p->stride[1] * p->out[2], p->stride[2]},
+        };
+        if (cls == -2)
+          fill_target(&sub, &op.out, op.bias);
+        else
+          ok = forward_dense(&op, kernels, inner) == FC_STATUS_OK;
+      }
+    if (!ok) {
 #pragma omp atomic write
       failed = 1;
     }
+    fc_scratch_put(packed);
   }
-  fc_scratch_put(packed);
+  free(base);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
 }
 

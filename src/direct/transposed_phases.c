@@ -42,35 +42,32 @@ void fc_tap_class_shape(const int64_t kernel[3], const int64_t stride[3], const 
   for (int i = 0; i < 3; i++) shape[i] = a[i].count;
 }
 
-int64_t fc_tap_class_group_floats(const int64_t kernel[3], const int64_t stride[3],
-                                  const int64_t dilation[3], int64_t cls, int64_t icg, int64_t ocg,
-                                  int64_t nr) {
+int64_t fc_tap_class_panel_floats(const int64_t kernel[3], const int64_t stride[3],
+                                  const int64_t dilation[3], int64_t cls, int64_t icg, int64_t nr) {
   int64_t shape[3];
   fc_tap_class_shape(kernel, stride, dilation, cls, shape);
-  return fc_div_ceil(ocg, nr) * nr * icg * shape[0] * shape[1] * shape[2];
+  return nr * icg * shape[0] * shape[1] * shape[2];
 }
 
-int64_t fc_tap_class_offset(const int64_t kernel[3], const int64_t stride[3],
-                            const int64_t dilation[3], int64_t cls, int64_t groups, int64_t icg,
-                            int64_t ocg, int64_t nr) {
-  int64_t offset = 0;
-  for (int64_t c = 0; c < cls; c++)
-    offset += groups * fc_tap_class_group_floats(kernel, stride, dilation, c, icg, ocg, nr);
-  return offset;
-}
-
-int64_t fc_tap_class_pack_items(int64_t groups, int64_t icg) {
-  return groups * fc_div_ceil(icg, FC_PACK_CHANNELS);
+int64_t fc_tap_class_layout(const int64_t kernel[3], const int64_t stride[3],
+                            const int64_t dilation[3], int64_t icg, int64_t panels, int64_t nr,
+                            int64_t *base) {
+  int64_t floats = 0;
+  for (int64_t cls = 0; cls < fc_phase_count(stride); cls++) {
+    base[cls] = floats;
+    floats += panels * fc_tap_class_panel_floats(kernel, stride, dilation, cls, icg, nr);
+  }
+  return floats;
 }
 
 int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const int64_t dilation[3],
-                        int64_t groups, int64_t icg, int64_t ocg, const fc_dense_ops *ops,
-                        const float *w, int64_t j, float *dst) {
-  const int64_t nr = ops->nr, blocks = fc_div_ceil(icg, FC_PACK_CHANNELS), g = j / blocks;
-  const int64_t ic0 = j % blocks * FC_PACK_CHANNELS, ic1 = fc_min(icg, ic0 + FC_PACK_CHANNELS);
-  const int64_t kvol = kernel[0] * kernel[1] * kernel[2];
-  /* Where tap t goes: its class's first panel of group g, its reversed place in the sub-kernel
-   * (at[t]), and the floats between input channels there (step[t]; panels step[t] * icg apart) */
+                        int64_t icg, int64_t ocg, const fc_dense_ops *ops, const float *w,
+                        int64_t o0, int64_t o1, const int64_t *base, int64_t first_panel,
+                        float *dst) {
+  const int64_t nr = ops->nr, kvol = kernel[0] * kernel[1] * kernel[2];
+  /* Where tap t of input channel 0 goes in the first panel (at[t]: its class's panel, its reversed
+   * place in the sub-kernel), and the floats between input channels there (step[t]; the class's
+   * panels are step[t] * icg apart) */
   int64_t *at = malloc(3 * (size_t)kvol * sizeof *at), *step = at + kvol, *column_at = step + kvol;
   if (!at) return 1;
   for (int64_t t = 0; t < kvol; t++) {
@@ -83,19 +80,15 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
       sub_tap = sub_tap * a.count + (a.count - 1 - (k[i] - a.first) / a.step);
       taps *= a.count;
     }
-    at[t] = fc_tap_class_offset(kernel, stride, dilation, cls, groups, icg, ocg, nr) +
-            g * fc_tap_class_group_floats(kernel, stride, dilation, cls, icg, ocg, nr) +
-            sub_tap * nr;
     step[t] = taps * nr;
+    at[t] = base[cls] + first_panel * step[t] * icg + sub_tap * nr;
   }
-  /* The source in memory order (w[ic][oc][taps]: the whole weights stream through once): each
-   * run w[ic][o0 .. o0 + nr][taps] transposed by the dense kernel's packing, each tap's nr floats
+  /* The source in memory order: each run w[ic][o .. o + nr][taps] transposed, each tap's nr floats
    * straight to their class */
-  for (int64_t ic = ic0; ic < ic1; ic++)
-    for (int64_t o0 = 0, panel = 0; o0 < ocg; o0 += nr, panel++) {
+  for (int64_t ic = 0; ic < icg; ic++)
+    for (int64_t o = o0, panel = 0; o < o1; o += nr, panel++) {
       for (int64_t t = 0; t < kvol; t++) column_at[t] = at[t] + (panel * icg + ic) * step[t];
-      ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol, dst,
-                column_at);
+      ops->pack(fc_min(nr, o1 - o), kvol, w + (ic * ocg + o) * kvol, kvol, dst, column_at);
     }
   free(at);
   return 0;

@@ -24,29 +24,28 @@ int64_t fc_phase_count(const int64_t stride[3]);
 void fc_tap_class_shape(const int64_t kernel[3], const int64_t stride[3], const int64_t dilation[3],
                         int64_t cls, int64_t shape[3]);
 
-/* Floats of one group's packed weights for class cls in panels of nr output channels
- * ([ceil(ocg / nr)][icg * taps][nr]), and the offset of class cls in the packed whole
- * (classes in order, each the groups in order). */
-int64_t fc_tap_class_group_floats(const int64_t kernel[3], const int64_t stride[3],
-                                  const int64_t dilation[3], int64_t cls, int64_t icg, int64_t ocg,
-                                  int64_t nr);
-int64_t fc_tap_class_offset(const int64_t kernel[3], const int64_t stride[3],
-                            const int64_t dilation[3], int64_t cls, int64_t groups, int64_t icg,
-                            int64_t ocg, int64_t nr);
+/* The packed weights of `panels` panels per tap class, classes in order: a panel of class cls is
+ * nr output channels x icg input channels x the class's taps, [icg * taps][nr] as the dense kernel
+ * reads them (conv_dense.h). Writes where each class starts to base[cls] (fc_phase_count(stride)
+ * entries) and returns the floats of the whole. */
+int64_t fc_tap_class_layout(const int64_t kernel[3], const int64_t stride[3],
+                            const int64_t dilation[3], int64_t icg, int64_t panels, int64_t nr,
+                            int64_t *base);
 
-/* Input channels per item of the packing. */
-#define FC_PACK_CHANNELS 16
+/* Floats of one panel of class cls. */
+int64_t fc_tap_class_panel_floats(const int64_t kernel[3], const int64_t stride[3],
+                                  const int64_t dilation[3], int64_t cls, int64_t icg, int64_t nr);
 
-/* Items of the packing: groups * ceil(icg / FC_PACK_CHANNELS). */
-int64_t fc_tap_class_pack_items(int64_t groups, int64_t icg);
-
-/* Packs item j of the transposed weights w[groups * icg][ocg][taps] (group j / blocks, input
- * channels [j % blocks * FC_PACK_CHANNELS, + FC_PACK_CHANNELS)) into every class's packed weights
- * at dst: each class's sub-kernel, reversed, as the panels of ops->nr output channels of the dense
- * kernel (conv_dense.h), zero past ocg. Returns nonzero when out of memory. */
+/* Packs output channels [o0, o1) (o0 a multiple of ops->nr) of one group's transposed weights
+ * w[icg][ocg][taps] into every class's panels in the layout at dst (fc_tap_class_layout's base):
+ * channel o goes to panel first_panel + (o - o0) / nr, each class's sub-kernel reversed, zero past
+ * o1 in the last panel. One pass over the source in memory order, each run of nr output channels
+ * of one input channel transposed by the dense kernel's packing. Returns nonzero when out of
+ * memory. */
 int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const int64_t dilation[3],
-                        int64_t groups, int64_t icg, int64_t ocg, const fc_dense_ops *ops,
-                        const float *w, int64_t j, float *dst);
+                        int64_t icg, int64_t ocg, const fc_dense_ops *ops, const float *w,
+                        int64_t o0, int64_t o1, const int64_t *base, int64_t first_panel,
+                        float *dst);
 
 /* Phase `phase` (flattened (fd, fh, fw)) of the transposed problem p as the ordinary convolution
  * *sub, and where its outputs go: *first is the offset of its output (0, 0, 0) in an output
