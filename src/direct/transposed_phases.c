@@ -69,9 +69,10 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
   const int64_t nr = ops->nr, blocks = fc_div_ceil(icg, FC_PACK_CHANNELS), g = j / blocks;
   const int64_t ic0 = j % blocks * FC_PACK_CHANNELS, ic1 = fc_min(icg, ic0 + FC_PACK_CHANNELS);
   const int64_t kvol = kernel[0] * kernel[1] * kernel[2];
-  /* Where tap t goes: its class's first panel of group g, its reversed place in the sub-kernel
-   * (at[t]), and the floats between input channels there (step[t]; panels step[t] * icg apart) */
-  int64_t *at = malloc(3 * (size_t)kvol * sizeof *at), *step = at + kvol, *column_at = step + kvol;
+  /* Where tap t goes: its class's first panel of group g (at[t]), the class's taps (taps_of[t])
+   * and its reversed place among them (sub[t]; panels taps_of[t] * icg * nr apart) */
+  int64_t *at = malloc(4 * (size_t)kvol * sizeof *at), *taps_of = at + kvol, *sub = taps_of + kvol,
+          *column_at = sub + kvol;
   if (!at) return 1;
   for (int64_t t = 0; t < kvol; t++) {
     const int64_t k[3] = {t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]};
@@ -84,17 +85,19 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
       taps *= a.count;
     }
     at[t] = fc_tap_class_offset(kernel, stride, dilation, cls, groups, icg, ocg, nr) +
-            g * fc_tap_class_group_floats(kernel, stride, dilation, cls, icg, ocg, nr) +
-            sub_tap * nr;
-    step[t] = taps * nr;
+            g * fc_tap_class_group_floats(kernel, stride, dilation, cls, icg, ocg, nr);
+    taps_of[t] = taps;
+    sub[t] = sub_tap;
   }
   /* The source in memory order (w[ic][oc][taps]: the whole weights stream through once): each
    * run w[ic][o0 .. o0 + nr][taps] transposed by the dense kernel's packing, each tap's nr floats
    * straight to their class */
   for (int64_t ic = ic0; ic < ic1; ic++)
     for (int64_t o0 = 0, panel = 0; o0 < ocg; o0 += nr, panel++) {
-      for (int64_t t = 0; t < kvol; t++) column_at[t] = at[t] + (panel * icg + ic) * step[t];
-      ops->pack(fc_min(nr, ocg - o0), kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol, dst,
+      for (int64_t t = 0; t < kvol; t++)
+        column_at[t] = at[t] + panel * icg * taps_of[t] * nr +
+                       fc_dense_weight_at(icg, taps_of[t], nr, ic, sub[t]);
+      ops->pack(fc_min(nr, ocg - o0), 1, kvol, w + ((g * icg + ic) * ocg + o0) * kvol, kvol, dst,
                 column_at);
     }
   free(at);
