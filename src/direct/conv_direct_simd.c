@@ -45,14 +45,20 @@ static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kern
   return out_per_group < t->mr || in_per_group * kernel_volume < 16;
 }
 
-/* Convolutions with a kernel larger than 1x1 and at least 8 input channels per group run the
- * dense kernel (conv_dense.h), the others the implicit GEMM. Measured at one thread (AVX2, ms,
- * GEMM -> dense): resnet50.l1.3x3 3.09 -> 2.75, l3.3x3 3.19 -> 2.91, l4.3x3 (one-shot) 4.87 ->
- * 3.57, deeplab.dil2 12.3 -> 11.6, wavenet.conv1d.dil4 5.44 -> 5.06, l2.3x3s2 even; with 3 input
- * channels (resnet50.conv1: 3 of the band's 8 lanes used) the GEMM is 2-5 % faster. */
+/* Convolutions with a kernel larger than 1x1 and at least 8 input channels per group, or fewer
+ * with a reduction (input channels x taps) of at least DENSE_MIN_REDUCTION, run the dense kernel
+ * (conv_dense.h), the others the implicit GEMM. Measured at one thread (AVX2, one-shot, time over
+ * ORT's, GEMM -> dense): resnet50.conv1 (3 channels, 7x7 stride 2) 1.04 -> 0.98, 4 channels 1.02 ->
+ * 0.94; but 2 channels 7x7 1.02 -> 1.03, 1 channel 7x7 1.05 -> 1.30 and 3 channels 3x3 0.97 -> 1.10
+ * (a band of 8 lanes mostly empty, and few FMAs per tile for its accumulators' loads and stores).
+ * Earlier, with 8 channels or more (ms): resnet50.l1.3x3 3.09 -> 2.75, l3.3x3 3.19 -> 2.91,
+ * l4.3x3 (one-shot) 4.87 -> 3.57, deeplab.dil2 12.3 -> 11.6, wavenet.conv1d.dil4 5.44 -> 5.06. */
+#define DENSE_MIN_REDUCTION 128
+
 static int dense_layer(int transposed, int64_t in_per_group, int64_t out_per_group,
                        int64_t kernel_volume, const fc_simd_kernels *kernels) {
-  return !transposed && kernel_volume > 1 && in_per_group >= FC_DENSE_CB &&
+  return !transposed && kernel_volume > 1 &&
+         (in_per_group >= FC_DENSE_CB || in_per_group * kernel_volume >= DENSE_MIN_REDUCTION) &&
          !thin_groups(in_per_group, out_per_group, kernel_volume, &kernels->gemm_f32->tile);
 }
 
