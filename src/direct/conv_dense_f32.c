@@ -276,6 +276,31 @@ static void store_panel(const fc_conv_dense *it, const float *acc, int64_t pixel
   }
 }
 
+/* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
+ * cache a few lines at a time, while a sweep computes, so that packing them next waits on no
+ * memory. */
+typedef struct prefetch {
+  const float *row;
+  int64_t rows, stride, lines, line, per_step;
+} prefetch;
+
+static prefetch prefetch_rows(const float *first, int64_t rows, int64_t floats, int64_t stride,
+                              int64_t steps) {
+  const int64_t lines = (floats + 15) / 16;
+  return (prefetch){first, rows, stride, lines, 0, (rows * lines + steps - 1) / max64(1, steps)};
+}
+
+FC_INLINE void prefetch_step(prefetch *f) {
+  for (int64_t j = 0; j < f->per_step && f->rows > 0; j++) {
+    __builtin_prefetch(f->row + f->line * 16);
+    if (++f->line == f->lines) {
+      f->line = 0;
+      f->row += f->stride;
+      f->rows--;
+    }
+  }
+}
+
 /* Input channels per pass over the band: the most (a multiple of 8) whose weights, taps * NR
  * floats per channel and panel, stay within FC_DENSE_L1_WEIGHT_BYTES for `panels` panels, so that
  * every tile of the pass reads them from L1. */
@@ -309,11 +334,18 @@ static void run(const fc_conv_dense *it) {
         w = it->panel;
         w_step = panel_floats;
       }
+      /* the next sweep's raw weights, spread over this sweep's tiles */
+      const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
+      const int64_t ahead_rows =
+          it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
+      prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
+                                     ahead_rows, nc * it->taps, k, (nc + pass - 1) / pass * tiles);
       for (int64_t p0 = 0; p0 < nc; p0 += pass) {
         const float *band = it->band + p0 / CB * it->slab * CB;
         for (int64_t i = 0; i * TILE_MR < pixels; i++) {
           int64_t pixel[TILE_MR];
           tile_pixels(it, i, pixels, width, pixel, NULL);
+          prefetch_step(&ahead);
           for (int64_t q = 0; q < panels; q++)
             tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
                  w + q * w_step + p0 * it->taps * TILE_NR,
