@@ -19,12 +19,15 @@
  * output channels, as cheap as the GEMM's packing, since one-shot calls pay it every time (and,
  * when one band covers the map, pack each panel right before its use: conv_direct_simd.c).
  *
- * Loop order (the one MLAS's NCHWc convolution uses): per panel of NR output channels, per pass of
- * a few input channels (their weights, FC_DENSE_L1_WEIGHT_BYTES at most, stay in L1), every tile
- * of the band, its accumulators kept between passes in a buffer of the band's pixels x NR floats
- * (L2). So the weights cross L2 -> L1 once per band, not once per tile, and a tile's loads are
- * all L1 hits but its first touch of a band line: the kernel no longer depends on how much of L2
- * and L3 other processes leave it. */
+ * Loop order (the one MLAS's NCHWc convolution uses): per sweep of a few panels of NR output
+ * channels, per pass of a few input channels (the sweep's weights for them, at most
+ * FC_DENSE_L1_WEIGHT_BYTES, stay in L1), every tile of the band, for each panel in turn; the
+ * accumulators are kept between passes in a buffer of the band's pixels x NR floats per panel
+ * (L2), and written to the output once per channel block. So the weights cross L2 -> L1 once per
+ * band, not once per tile, a tile's loads are L1 hits but its first touch of a band line, and the
+ * band is streamed once per sweep (the caller sizes the sweeps: conv_direct_simd.c). The previous
+ * order (per panel, per tile, all input channels: the weights of a channel block streamed from L2
+ * for every tile of 6 pixels) ran deeplab.dil2 1.37x ORT's time, this one 1.05-1.13x. */
 #ifndef FASTCONV_DIRECT_CONV_DENSE_H
 #define FASTCONV_DIRECT_CONV_DENSE_H
 
