@@ -277,8 +277,8 @@ static void store_panel(const fc_conv_dense *it, const float *acc, int64_t pixel
 }
 
 /* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
- * cache a few lines at a time, while a sweep computes, so that packing them next waits on no
- * memory. */
+ * cache a few lines per step of the last pass of a sweep (earlier, the band streamed through L2
+ * would evict them), so that packing them next waits on no memory. */
 typedef struct prefetch {
   const float *row;
   int64_t rows, stride, lines, line, per_step;
@@ -334,18 +334,18 @@ static void run(const fc_conv_dense *it) {
         w = it->panel;
         w_step = panel_floats;
       }
-      /* the next sweep's raw weights, spread over this sweep's tiles */
+      /* the next sweep's raw weights, spread over the tiles of this sweep's last pass */
       const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
       const int64_t ahead_rows =
           it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
       prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
-                                     ahead_rows, nc * it->taps, k, (nc + pass - 1) / pass * tiles);
+                                     ahead_rows, nc * it->taps, k, tiles);
       for (int64_t p0 = 0; p0 < nc; p0 += pass) {
         const float *band = it->band + p0 / CB * it->slab * CB;
         for (int64_t i = 0; i * TILE_MR < pixels; i++) {
           int64_t pixel[TILE_MR];
           tile_pixels(it, i, pixels, width, pixel, NULL);
-          prefetch_step(&ahead);
+          if (p0 + pass >= nc) prefetch_step(&ahead);
           for (int64_t q = 0; q < panels; q++)
             tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
                  w + q * w_step + p0 * it->taps * TILE_NR,
