@@ -59,10 +59,12 @@ FC_INLINE v8 load8(const float *p, int64_t n) {
   return v;
 }
 
-static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float *FC_RESTRICT dst,
-                 const int64_t *column_at) {
+static void pack(int64_t rows, int64_t channels, int64_t taps, const float *w, int64_t ldw,
+                 float *FC_RESTRICT dst, const int64_t *column_at) {
+  const int64_t cols = channels * taps;
   for (int64_t og = 0; og < TILE_NR; og += 8) {
     const int64_t n = min64(8, max64(0, min64(TILE_NR - og, rows - og)));
+    int64_t c = 0, t = 0; /* of column k0 + j */
     for (int64_t k0 = 0; k0 < cols; k0 += 8) {
       const int64_t m = min64(8, cols - k0);
       v8 in[8], out[8];
@@ -70,7 +72,13 @@ static void pack(int64_t rows, int64_t cols, const float *w, int64_t ldw, float 
       transpose8(in, out);
       /* lanes past the panel's NR (NEON's 12 = 8 + 4) are dropped */
       for (int64_t j = 0; j < m; j++) {
-        float *d = dst + (column_at ? column_at[k0 + j] : (k0 + j) * TILE_NR) + og;
+        float *d =
+            dst + og +
+            (column_at ? column_at[k0 + j] : fc_dense_weight_at(channels, taps, TILE_NR, c, t));
+        if (++t == taps) {
+          t = 0;
+          c++;
+        }
         if (og + 8 <= TILE_NR)
           *(v8u *)d = out[j];
         else
@@ -95,8 +103,15 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
       for (int64_t r = 0; r < it->rows; r++) {
         float *row = slab + (s * it->rows + r) * row_pixels * CB;
         const int64_t id = d0 + s, ih = h0 + r;
-        for (int64_t i = 0; i < row_pixels * CB; i += CB) *(v8u *)(row + i) = (v8){0};
-        if (id < 0 || id >= it->in[0] || ih < 0 || ih >= it->in[1]) continue;
+        if (id < 0 || id >= it->in[0] || ih < 0 || ih >= it->in[1] || first >= end) {
+          for (int64_t i = 0; i < row_pixels * CB; i += CB) *(v8u *)(row + i) = (v8){0};
+          continue;
+        }
+        /* only the padding columns zeroed: band column b at phase b % sw, slot b / sw */
+        for (int64_t b = 0; b < first - w0; b++)
+          *(v8u *)(row + (b % sw * it->wq + b / sw) * CB) = (v8){0};
+        for (int64_t b = end - w0; b < row_pixels; b++)
+          *(v8u *)(row + (b % sw * it->wq + b / sw) * CB) = (v8){0};
         const float *src[CB];
         for (int64_t i = 0; i < CB; i++)
           src[i] = it->x + (c0 + c8 + min64(i, lanes - 1)) * it->x_channel_stride + id * in_plane +
@@ -121,41 +136,62 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   }
 }
 
-/* out[MR][NR] = sum over channels c < nc and taps t of band[c][pixel r + tap t] * w[c][t][0:NR] */
+/* acc += band[c][pixel r + tap t] * w[t][c][0:NR] over the taps t and the `lanes` channels c of
+ * one 8-channel block (px[r]: pixel r's first channel); lanes a constant once inlined, so the loads
+ * in the inner loop are at constant displacements. */
+FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TILE_MR], int64_t taps,
+                          const int64_t *FC_RESTRICT tap_offset, const float *FC_RESTRICT w,
+                          const int lanes) {
+  for (int64_t t = 0; t < taps; t++, w += lanes * TILE_NR) {
+    const int64_t o = tap_offset[t] * CB;
+#pragma GCC unroll 8
+    for (int c = 0; c < lanes; c++) {
+#pragma GCC unroll 16
+      for (int r = 0; r < TILE_MR; r++) {
+        const fc_vf a = fc_set1(px[r][o + c]);
+#pragma GCC unroll 4
+        for (int j = 0; j < TILE_NV; j++) acc[r][j] += a * fc_load(w + c * TILE_NR + j * FC_L);
+      }
+    }
+  }
+}
+
+/* acc[MR][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
+ * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h) */
 static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
                  const float *FC_RESTRICT band, int64_t slab_floats,
                  const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
-                 float *FC_RESTRICT out) {
+                 float *FC_RESTRICT acc_out, int first) {
   fc_vf acc[TILE_MR][TILE_NV];
 #pragma GCC unroll 16
   for (int r = 0; r < TILE_MR; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < TILE_NV; j++) acc[r][j] = fc_zero();
+    for (int j = 0; j < TILE_NV; j++)
+      acc[r][j] = first ? fc_zero() : fc_load(acc_out + r * TILE_NR + j * FC_L);
   for (int64_t c8 = 0; c8 < nc; c8 += CB, band += slab_floats) {
     const float *px[TILE_MR];
 #pragma GCC unroll 16
     for (int r = 0; r < TILE_MR; r++) px[r] = band + pixel[r] * CB;
-    const int64_t lanes = min64(CB, nc - c8);
-    for (int64_t c = 0; c < lanes; c++) {
-      for (int64_t t = 0; t < taps; t++) {
-        const int64_t o = tap_offset[t] * CB + c;
-        fc_vf wv[TILE_NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < TILE_NV; j++) wv[j] = fc_load(w + j * FC_L);
-#pragma GCC unroll 16
-        for (int r = 0; r < TILE_MR; r++) {
-          const fc_vf a = fc_set1(px[r][o]);
-#pragma GCC unroll 4
-          for (int j = 0; j < TILE_NV; j++) acc[r][j] += a * wv[j];
-        }
-        w += TILE_NR;
-      }
+    const int lanes = (int)min64(CB, nc - c8);
+    switch (lanes) { /* one copy of the loop per channel count, each with constant displacements */
+#define LANES_CASE(n) \
+  case n: block_taps(acc, px, taps, tap_offset, w, n); break;
+      LANES_CASE(1)
+      LANES_CASE(2)
+      LANES_CASE(3)
+      LANES_CASE(4)
+      LANES_CASE(5)
+      LANES_CASE(6)
+      LANES_CASE(7)
+      LANES_CASE(8)
+#undef LANES_CASE
     }
+    w += lanes * taps * TILE_NR;
   }
 #pragma GCC unroll 16
   for (int r = 0; r < TILE_MR; r++)
 #pragma GCC unroll 4
-    for (int j = 0; j < TILE_NV; j++) fc_store(out + r * TILE_NR + j * FC_L, acc[r][j]);
+    for (int j = 0; j < TILE_NV; j++) fc_store(acc_out + r * TILE_NR + j * FC_L, acc[r][j]);
 }
 
 /* y[0:count] = v (first) or y[0:count] + v; count a constant once inlined, so the copies are
@@ -195,50 +231,134 @@ static void store_tile(const float *result, int64_t no, float *y, int64_t channe
   }
 }
 
-static void run(const fc_conv_dense *it) {
-  const int64_t width = it->col1 - it->col0, row_pixels = it->stride[2] * it->wq;
-  const int64_t pixels = (it->row1 - it->row0) * width, k = it->channels * it->taps;
-  /* + 8: store_tile reads whole 8-channel rows, past NR on NEON (12) */
-  float result[TILE_MR * TILE_NR + 8] __attribute__((aligned(64)));
-  for (int64_t c0 = 0; c0 < it->channels; c0 += it->channel_block) {
-    const int64_t nc = min64(it->channel_block, it->channels - c0);
-    build_band(it, c0, nc);
-    for (int64_t o0 = it->oc0; o0 < it->oc1; o0 += TILE_NR) {
-      const int64_t no = min64(TILE_NR, it->oc1 - o0);
-      const float *w = it->weight + o0 * k + c0 * it->taps * TILE_NR;
-      if (!it->weight) {
-        pack(no, nc * it->taps, it->raw + o0 * k + c0 * it->taps, k, it->panel, NULL);
-        w = it->panel;
-      }
-      float *y_block = it->y + o0 * it->out_channel_stride;
-      for (int64_t q0 = 0; q0 < pixels; q0 += TILE_MR) {
-        const int64_t nq = min64(TILE_MR, pixels - q0);
-        int64_t pixel[TILE_MR], y_offset[TILE_MR];
-        for (int64_t r = 0; r < TILE_MR; r++) {
-          const int64_t q = q0 + min64(r, nq - 1); /* a ragged tile repeats its last pixel */
-          pixel[r] = q / width * it->stride[1] * row_pixels + q % width;
-          y_offset[r] = (it->row0 + q / width) * it->out_row_stride +
-                        (it->col0 + q % width) * it->out_col_stride;
-        }
-        tile(nc, it->taps, it->tap_offset, it->band, it->slab * CB, pixel, w, result);
-        if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
-          store_tile(result, no, y_block + y_offset[0], it->out_channel_stride, c0 == 0,
-                     it->bias ? it->bias + o0 : NULL);
-          continue;
-        }
-        /* [pixel][channel] into the channels-first output, pixel by pixel */
-        float *y = y_block;
-        for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
-          if (c0 == 0) {
-            const float b = it->bias ? it->bias[o0 + j] : 0.0f;
-            for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = result[r * TILE_NR + j] + b;
-          } else {
-            for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += result[r * TILE_NR + j];
-          }
-        }
+/* The band pixels of tile `index` (MR output pixels flattened over the item's rows of `width`
+ * columns; a ragged last tile repeats its last pixel) and, when y_offset is not NULL, their
+ * outputs' offsets. */
+static void tile_pixels(const fc_conv_dense *it, int64_t index, int64_t pixels, int64_t width,
+                        int64_t *pixel, int64_t *y_offset) {
+  const int64_t band_row = it->stride[1] * it->stride[2] * it->wq, q0 = index * TILE_MR;
+  int64_t row = min64(q0, pixels - 1) / width, col = min64(q0, pixels - 1) % width;
+  for (int64_t r = 0; r < TILE_MR; r++) {
+    pixel[r] = row * band_row + col;
+    if (y_offset)
+      y_offset[r] = (it->row0 + row) * it->out_row_stride + (it->col0 + col) * it->out_col_stride;
+    if (q0 + r + 1 < pixels && ++col == width) {
+      col = 0;
+      row++;
+    }
+  }
+}
+
+/* The accumulators acc[tiles][MR][NR] of output channels [o0, o0 + no) into y: the first channel
+ * block writes them plus the bias, the others add them. */
+static void store_panel(const fc_conv_dense *it, const float *acc, int64_t pixels, int64_t width,
+                        int64_t o0, int64_t no, int first) {
+  float *y_block = it->y + o0 * it->out_channel_stride;
+  const float *bias = it->bias ? it->bias + o0 : NULL;
+  for (int64_t i = 0; i * TILE_MR < pixels; i++, acc += TILE_MR * TILE_NR) {
+    const int64_t nq = min64(TILE_MR, pixels - i * TILE_MR);
+    int64_t pixel[TILE_MR], y_offset[TILE_MR];
+    tile_pixels(it, i, pixels, width, pixel, y_offset);
+    if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
+      store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, first, bias);
+      continue;
+    }
+    /* [pixel][channel] into the channels-first output, pixel by pixel */
+    float *y = y_block;
+    for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
+      if (first) {
+        const float b = bias ? bias[j] : 0.0f;
+        for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = acc[r * TILE_NR + j] + b;
+      } else {
+        for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += acc[r * TILE_NR + j];
       }
     }
   }
 }
 
-const fc_dense_ops FC_SYM(fc_dense_f32_ops) = {TILE_NR, pack, run};
+/* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
+ * cache a few lines per step of the last pass of a sweep (earlier, the band streamed through L2
+ * would evict them), so that packing them next waits on no memory. */
+typedef struct prefetch {
+  const float *row;
+  int64_t rows, stride, lines, line, per_step;
+} prefetch;
+
+static prefetch prefetch_rows(const float *first, int64_t rows, int64_t floats, int64_t stride,
+                              int64_t steps) {
+  const int64_t lines = (floats + 15) / 16;
+  return (prefetch){first, rows, stride, lines, 0, (rows * lines + steps - 1) / max64(1, steps)};
+}
+
+FC_INLINE void prefetch_step(prefetch *f) {
+  for (int64_t j = 0; j < f->per_step && f->rows > 0; j++) {
+    __builtin_prefetch(f->row + f->line * 16);
+    if (++f->line == f->lines) {
+      f->line = 0;
+      f->row += f->stride;
+      f->rows--;
+    }
+  }
+}
+
+/* Input channels per pass over the band: the most (a multiple of 8) whose weights, taps * NR
+ * floats per channel and panel, stay within FC_DENSE_L1_WEIGHT_BYTES for `panels` panels, so that
+ * every tile of the pass reads them from L1. */
+static int64_t pass_channels(int64_t taps, int64_t panels) {
+  const int64_t fit = FC_DENSE_L1_WEIGHT_BYTES / (panels * taps * TILE_NR * (int64_t)sizeof(float));
+  return max64(CB, fit / CB * CB);
+}
+
+/* Per channel block: the band; per sweep of it->sweep panels of NR output channels: their weights
+ * (packed here when not yet), then per pass of pass_channels input channels every tile of the
+ * band for each panel in turn (the band lines of the tile still in L1), accumulating in it->acc,
+ * then the accumulators into y. */
+static void run(const fc_conv_dense *it) {
+  const int64_t width = it->col1 - it->col0, pixels = (it->row1 - it->row0) * width;
+  const int64_t k = it->channels * it->taps, pass = pass_channels(it->taps, it->sweep);
+  const int64_t acc_panel = (pixels + TILE_MR - 1) / TILE_MR * TILE_MR * TILE_NR;
+  for (int64_t c0 = 0; c0 < it->channels; c0 += it->channel_block) {
+    const int64_t nc = min64(it->channel_block, it->channels - c0);
+    const int64_t panel_floats = nc * it->taps * TILE_NR;
+    build_band(it, c0, nc);
+    for (int64_t s0 = it->oc0; s0 < it->oc1; s0 += it->sweep * TILE_NR) {
+      const int64_t panels = min64(it->sweep, (it->oc1 - s0 + TILE_NR - 1) / TILE_NR);
+      const float *w = it->weight + s0 * k + c0 * it->taps * TILE_NR;
+      int64_t w_step = k * TILE_NR; /* between panels */
+      if (!it->weight) {
+        for (int64_t q = 0; q < panels; q++) {
+          const int64_t o0 = s0 + q * TILE_NR;
+          pack(min64(TILE_NR, it->oc1 - o0), nc, it->taps, it->raw + o0 * k + c0 * it->taps, k,
+               it->panel + q * panel_floats, NULL);
+        }
+        w = it->panel;
+        w_step = panel_floats;
+      }
+      /* the next sweep's raw weights, spread over the tiles of this sweep's last pass */
+      const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
+      const int64_t ahead_rows =
+          it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
+      prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
+                                     ahead_rows, nc * it->taps, k, tiles);
+      for (int64_t p0 = 0; p0 < nc; p0 += pass) {
+        const float *band = it->band + p0 / CB * it->slab * CB;
+        for (int64_t i = 0; i * TILE_MR < pixels; i++) {
+          int64_t pixel[TILE_MR];
+          tile_pixels(it, i, pixels, width, pixel, NULL);
+          if (p0 + pass >= nc) prefetch_step(&ahead);
+          for (int64_t q = 0; q < panels; q++)
+            tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
+                 w + q * w_step + p0 * it->taps * TILE_NR,
+                 it->acc + q * acc_panel + i * TILE_MR * TILE_NR, p0 == 0);
+        }
+      }
+      for (int64_t q = 0; q < panels; q++) {
+        const int64_t o0 = s0 + q * TILE_NR;
+        store_panel(it, it->acc + q * acc_panel, pixels, width, o0, min64(TILE_NR, it->oc1 - o0),
+                    c0 == 0);
+      }
+    }
+  }
+}
+
+const fc_dense_ops FC_SYM(fc_dense_f32_ops) = {TILE_MR, TILE_NR, pack, run};

@@ -45,14 +45,20 @@ static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kern
   return out_per_group < t->mr || in_per_group * kernel_volume < 16;
 }
 
-/* Convolutions with a kernel larger than 1x1 and at least 8 input channels per group run the
- * dense kernel (conv_dense.h), the others the implicit GEMM. Measured at one thread (AVX2, ms,
- * GEMM -> dense): resnet50.l1.3x3 3.09 -> 2.75, l3.3x3 3.19 -> 2.91, l4.3x3 (one-shot) 4.87 ->
- * 3.57, deeplab.dil2 12.3 -> 11.6, wavenet.conv1d.dil4 5.44 -> 5.06, l2.3x3s2 even; with 3 input
- * channels (resnet50.conv1: 3 of the band's 8 lanes used) the GEMM is 2-5 % faster. */
+/* Convolutions with a kernel larger than 1x1 and at least 8 input channels per group, or fewer
+ * with a reduction (input channels x taps) of at least DENSE_MIN_REDUCTION, run the dense kernel
+ * (conv_dense.h), the others the implicit GEMM. Measured at one thread (AVX2, one-shot, time over
+ * ORT's, GEMM -> dense): resnet50.conv1 (3 channels, 7x7 stride 2) 1.04 -> 0.98, 4 channels 1.02 ->
+ * 0.94; but 2 channels 7x7 1.02 -> 1.03, 1 channel 7x7 1.05 -> 1.30 and 3 channels 3x3 0.97 -> 1.10
+ * (a band of 8 lanes mostly empty, and few FMAs per tile for its accumulators' loads and stores).
+ * Earlier, with 8 channels or more (ms): resnet50.l1.3x3 3.09 -> 2.75, l3.3x3 3.19 -> 2.91,
+ * l4.3x3 (one-shot) 4.87 -> 3.57, deeplab.dil2 12.3 -> 11.6, wavenet.conv1d.dil4 5.44 -> 5.06. */
+#define DENSE_MIN_REDUCTION 128
+
 static int dense_layer(int transposed, int64_t in_per_group, int64_t out_per_group,
                        int64_t kernel_volume, const fc_simd_kernels *kernels) {
-  return !transposed && kernel_volume > 1 && in_per_group >= FC_DENSE_CB &&
+  return !transposed && kernel_volume > 1 &&
+         (in_per_group >= FC_DENSE_CB || in_per_group * kernel_volume >= DENSE_MIN_REDUCTION) &&
          !thin_groups(in_per_group, out_per_group, kernel_volume, &kernels->gemm_f32->tile);
 }
 
@@ -97,12 +103,13 @@ static int64_t dense_group_floats(const fc_dense_ops *ops, int64_t ocg, int64_t 
   return fc_div_ceil(ocg, ops->nr) * ops->nr * k;
 }
 
-/* Panel j of every group's w[ocg][k] (group j / panels) into the dense kernel's layout
+/* Panel j of every group's w[ocg][icg][taps] (group j / panels) into the dense kernel's layout
  * (conv_dense.h), for j < groups * ceil(ocg / NR). */
-static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t k, const float *w,
-                             int64_t j, float *dst) {
+static void pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t icg, int64_t taps,
+                             const float *w, int64_t j, float *dst) {
   const int64_t panels = fc_div_ceil(ocg, ops->nr), g = j / panels, o0 = j % panels * ops->nr;
-  ops->pack(fc_min(ops->nr, ocg - o0), k, w + (g * ocg + o0) * k, k,
+  const int64_t k = icg * taps;
+  ops->pack(fc_min(ops->nr, ocg - o0), icg, taps, w + (g * ocg + o0) * k, k,
             dst + g * dense_group_floats(ops, ocg, k) + o0 * k, NULL);
 }
 
@@ -214,7 +221,7 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
   const float *w = weight;
   if (dense)
     for (int64_t j = 0; j < groups * fc_div_ceil(m, dense->nr); j++)
-      pack_dense_panel(dense, m, k, w, j, st->packed);
+      pack_dense_panel(dense, m, icg, kvol, w, j, st->packed);
   else
     for (int64_t j = 0; j < groups * fc_div_ceil(m, st->tile->mr); j++)
       pack_gemm_panel(ops, st, params->transposed, m, k, w, j, st->packed);
@@ -391,19 +398,28 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
-/* Cache blocking of the dense kernel (getting it wrong streams the weights from L3 once per
- * output row and halves the speed): the weights of one panel (NR output channels) for a channel
- * block stay in L2, at most DENSE_WEIGHT_SLICE_BYTES; the band of a channel block stays in L2
- * beside them (512 KiB on Zen 3), at most DENSE_BAND_BYTES; and a band holds at least
- * DENSE_MIN_PIXELS output pixels (or the whole map), so each weight streamed through L1 serves
- * enough pixels. The largest channel block that meets all three wins: each further block is one
- * more pass over the output. Measured at one thread (AVX2, loaded machine): a 320 KiB band beat
- * 192 KiB by 3-10 % on resnet50.l2.3x3, l2.3x3s2 (whose stride-2 band otherwise forced 32-channel
- * blocks) and deeplab.dil2, and 448 KiB gained nothing more; weight slices of 50 to 400 KiB and a
- * 96-pixel minimum measured within noise. */
-#define DENSE_WEIGHT_SLICE_BYTES (96 * 1024)
-#define DENSE_BAND_BYTES (320 * 1024)
+/* Cache blocking of the dense kernel (conv_dense.h), which sweeps the band of a channel block once
+ * per few panels of NR output channels (their weights in L1, their accumulators in L2):
+ * - a band holds at most DENSE_MAX_PIXELS output pixels and a sweep's accumulators take at most
+ *   DENSE_ACC_BYTES (L2: wavenet.conv1d.dil4 with 4096-pixel bands and 768 KiB of accumulators
+ *   measured 1.17x ORT's time, against 1.03x);
+ * - a channel block's band takes at most DENSE_BAND_BYTES (streamed from L3 once per sweep: a band
+ *   of all channels wins, as each further channel block is one more pass over the output and one
+ *   band covering the map lets each panel be packed right before its use; deeplab.dil2, 256
+ *   channels, ran 1.30x ORT's time in 4 channel blocks of 256 KiB, 1.17x in one of 1 MiB);
+ * - a band holds at least DENSE_MIN_PIXELS output pixels (or the whole map), so that each pass's
+ *   weights, read into L1 once per band, serve enough pixels;
+ * - a sweep takes as many panels as keep the band's pixels per FMA of one input channel (output
+ *   pixel x tap x output channel) under 1 / DENSE_SWEEP_REUSE: a stride-2 band holds 4 input
+ *   pixels per output pixel (resnet50.l2.3x3s2: 1.22x ORT's time swept per panel, 1.12-1.15x per
+ *   2 to 8 panels), while deeplab.dil2 (1.3 band pixels per output pixel, 9 taps) measured best
+ *   swept per panel.
+ * Measured at one thread (AVX2, loaded machine, one-shot calls alternating with ORT in-process). */
+#define DENSE_BAND_BYTES (1280 * 1024)
+#define DENSE_MAX_PIXELS 1024
 #define DENSE_MIN_PIXELS 192
+#define DENSE_ACC_BYTES (256 * 1024)
+#define DENSE_SWEEP_REUSE 100
 
 typedef struct dense_blocking {
   int64_t channel_block, rows, cols; /* per band: input channels, output rows and columns */
@@ -418,25 +434,24 @@ static int64_t band_rows(const fc_problem *p, int64_t rows) {
   return (rows - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
 }
 
-static dense_blocking dense_blocks(const fc_problem *p, int64_t nr) {
+static dense_blocking dense_blocks(const fc_problem *p) {
   dense_blocking b;
   b.slices = (p->kernel[0] - 1) * p->dilation[0] + 1;
   const int64_t min_pixels = fc_min(DENSE_MIN_PIXELS, p->out[1] * p->out[2]);
   int64_t icb = p->in_per_group;
   for (;;) {
     const int64_t slab_bytes = fc_round_up_i(icb, FC_DENSE_CB) * b.slices * (int64_t)sizeof(float);
-    const int64_t slice = icb * p->kernel_volume * nr * (int64_t)sizeof(float);
     /* rows while the band fits, else one row and the columns that fit */
-    const int64_t row_bytes = slab_bytes * p->stride[2] * band_wq(p, p->out[2]);
+    b.cols = fc_min(p->out[2], DENSE_MAX_PIXELS);
+    const int64_t row_bytes = slab_bytes * p->stride[2] * band_wq(p, b.cols);
     const int64_t fit_rows = DENSE_BAND_BYTES / row_bytes;
-    b.rows = fc_max(1, fc_min(p->out[1], (fit_rows - band_rows(p, 1)) / p->stride[1] + 1));
-    b.cols = p->out[2];
+    b.rows = fc_max(1, fc_min(fc_min(p->out[1], DENSE_MAX_PIXELS / b.cols),
+                              (fit_rows - band_rows(p, 1)) / p->stride[1] + 1));
     if (fit_rows < band_rows(p, 1)) {
       const int64_t fit_wq = DENSE_BAND_BYTES / (slab_bytes * band_rows(p, 1) * p->stride[2]);
-      b.cols = fc_min(p->out[2], fc_max(8, fit_wq - band_wq(p, 0)));
+      b.cols = fc_min(b.cols, fc_max(8, fit_wq - band_wq(p, 0)));
     }
-    if (icb <= FC_DENSE_CB || (slice <= DENSE_WEIGHT_SLICE_BYTES && b.rows * b.cols >= min_pixels))
-      break;
+    if (icb <= FC_DENSE_CB || b.rows * b.cols >= min_pixels) break;
     icb = fc_round_up_i(fc_div_ceil(icb, 2), FC_DENSE_CB);
   }
   b.channel_block = icb;
@@ -470,7 +485,7 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
                                int threads) {
   const fc_problem *p = op->p;
   const fc_dense_ops *ops = kernels->dense_f32;
-  const dense_blocking b = dense_blocks(p, ops->nr);
+  const dense_blocking b = dense_blocks(p);
   const int64_t row_bands = fc_div_ceil(p->out[1], b.rows),
                 col_bands = fc_div_ceil(p->out[2], b.cols);
   const int64_t spatial = p->out[0] * row_bands * col_bands;
@@ -490,6 +505,14 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
   const int64_t oc_blocks = fc_div_ceil(p->out_per_group, oc_block);
   const int64_t row_pixels = p->stride[2] * b.wq, slab = b.slices * b.band_rows * row_pixels;
   const int64_t band_floats = fc_div_ceil(b.channel_block, FC_DENSE_CB) * slab * FC_DENSE_CB;
+  /* panels per sweep (see DENSE_SWEEP_REUSE), as many as their accumulators allow; + 8: the
+   * kernel reads whole 8-channel rows of them, past NR on NEON (12) */
+  const int64_t panel_acc = fc_round_up_i(b.rows * b.cols, ops->mr) * ops->nr;
+  const int64_t wanted = fc_div_ceil(b.slices * b.band_rows * row_pixels * DENSE_SWEEP_REUSE,
+                                     b.rows * b.cols * p->kernel_volume * ops->nr);
+  const int64_t sweep = fc_max(1, fc_min(fc_min(wanted, oc_block / ops->nr),
+                                         DENSE_ACC_BYTES / (panel_acc * (int64_t)sizeof(float))));
+  const int64_t acc_floats = sweep * panel_acc + 8;
   int64_t *tap_offset = malloc((size_t)p->kernel_volume * sizeof *tap_offset);
   if (!tap_offset) return FC_STATUS_OUT_OF_MEMORY;
   for (int64_t t = 0; t < p->kernel_volume; t++) {
@@ -515,19 +538,22 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     float *band = scratch_floats(band_floats);
-    float *panel = fused ? scratch_floats(b.channel_block * p->kernel_volume * ops->nr) : NULL;
-    if (!band || (fused && !panel)) {
+    float *acc = scratch_floats(acc_floats);
+    float *panel =
+        fused ? scratch_floats(sweep * b.channel_block * p->kernel_volume * ops->nr) : NULL;
+    if (!band || !acc || (fused && !panel)) {
 #pragma omp atomic write
       failed = 1;
     }
     if (packed) {
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < p->groups * panels; j++)
-        pack_dense_panel(ops, p->out_per_group, k, op->raw, j, packed);
+        pack_dense_panel(ops, p->out_per_group, p->in_per_group, p->kernel_volume, op->raw, j,
+                         packed);
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < outer * oc_blocks; item++) {
-      if (!band || (fused && !panel)) continue;
+      if (!band || !acc || (fused && !panel)) continue;
       const int64_t place = item % spatial, ob = item / spatial % oc_blocks;
       const int64_t gi = item / (spatial * oc_blocks) % p->groups,
                     n = item / (spatial * oc_blocks * p->groups);
@@ -554,7 +580,9 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
           .band = band,
           .weight = fused ? NULL : weights + gi * group_floats,
           .raw = op->raw + gi * p->out_per_group * k,
+          .sweep = sweep,
           .panel = panel,
+          .acc = acc,
           .bias = op->bias ? op->bias + group_oc : NULL,
           .y = op->out.y + n * op->out.image + group_oc * op->out.channel + od * op->out.plane,
           .od = od,
@@ -568,6 +596,7 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
       ops->run(&it);
     }
     fc_scratch_put(band);
+    fc_scratch_put(acc);
     fc_scratch_put(panel);
   }
   fc_scratch_put(packed);

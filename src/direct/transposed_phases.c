@@ -65,10 +65,10 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
                         int64_t o0, int64_t o1, const int64_t *base, int64_t first_panel,
                         float *dst) {
   const int64_t nr = ops->nr, kvol = kernel[0] * kernel[1] * kernel[2];
-  /* Where tap t of input channel 0 goes in the first panel (at[t]: its class's panel, its reversed
-   * place in the sub-kernel), and the floats between input channels there (step[t]; the class's
-   * panels are step[t] * icg apart) */
-  int64_t *at = malloc(3 * (size_t)kvol * sizeof *at), *step = at + kvol, *column_at = step + kvol;
+  /* Where tap t goes: its class's first panel (at[t]), the class's taps (taps_of[t]) and its
+   * reversed place among them (sub[t]; the class's panels are taps_of[t] * icg * nr apart) */
+  int64_t *at = malloc(4 * (size_t)kvol * sizeof *at), *taps_of = at + kvol, *sub = taps_of + kvol,
+          *column_at = sub + kvol;
   if (!at) return 1;
   for (int64_t t = 0; t < kvol; t++) {
     const int64_t k[3] = {t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]};
@@ -80,15 +80,18 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
       sub_tap = sub_tap * a.count + (a.count - 1 - (k[i] - a.first) / a.step);
       taps *= a.count;
     }
-    step[t] = taps * nr;
-    at[t] = base[cls] + first_panel * step[t] * icg + sub_tap * nr;
+    at[t] = base[cls] + first_panel * taps * icg * nr;
+    taps_of[t] = taps;
+    sub[t] = sub_tap;
   }
   /* The source in memory order: each run w[ic][o .. o + nr][taps] transposed, each tap's nr floats
    * straight to their class */
   for (int64_t ic = 0; ic < icg; ic++)
     for (int64_t o = o0, panel = 0; o < o1; o += nr, panel++) {
-      for (int64_t t = 0; t < kvol; t++) column_at[t] = at[t] + (panel * icg + ic) * step[t];
-      ops->pack(fc_min(nr, o1 - o), kvol, w + (ic * ocg + o) * kvol, kvol, dst, column_at);
+      for (int64_t t = 0; t < kvol; t++)
+        column_at[t] = at[t] + panel * icg * taps_of[t] * nr +
+                       fc_dense_weight_at(icg, taps_of[t], nr, ic, sub[t]);
+      ops->pack(fc_min(nr, o1 - o), 1, kvol, w + (ic * ocg + o) * kvol, kvol, dst, column_at);
     }
   free(at);
   return 0;
