@@ -79,23 +79,25 @@ _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 # The cost model behind method="auto" and separable=None, in nanoseconds, at one thread on the
 # development machine (Zen 3, 2 cores shared with other builds, so every figure is +-30%). The direct
 # constants are the engine's: refit them (benchmarks/bench_signal.py --calibrate) whenever its
-# single-channel kernels change. The FFT constants are numpy.fft's, scaled by the FFT library's
-# relative speed (_fft_library.speed()).
+# single-channel kernels change. The FFT constants are pyFFTW's, the transform terms scaled by the
+# FFT library's relative speed (_fft_library.speed(): scipy.fft 1.3x, numpy.fft 2.3x slower).
 #   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
 #   fft:     fft_call + tiles * per_tile
-#            + SPEED * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
-#            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
-#            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
-#            (per_axis); each tile costs its own Python-level copy and, in 2-D and 3-D, small tiles
-#            run slower per point (64^2 tiles are 1.4x slower than 128^2 ones)
+#            + speed * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
+#            points = prod(tiles_d * B_d), the zero-padded tiles transformed (forward + inverse); each
+#            tile costs its Python-level copies in and out (per_tile, about 8 us); tiles run in
+#            groups that stay in L2 (_fft), so the per-point cost holds up to _FFT_TILE_POINTS
 # Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
 # per multiply-add on large kernels, 0.05 fitted over small ones; float64 is still the scalar path,
-# 0.65-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 26-32 ms, 31x31
-# 112 ms; 1-D 10^6 x 63 taps 2.6 ms, x 255 taps 6.5 ms, x 1023 taps 30 ms. FFT with pyFFTW: 2048^2 x
-# 31x31 48-59 ms in 384^2 tiles, 60 ms in 256^2, 72 ms in 1080^2, 157 ms as one 2160^2 transform
-# (hence _FFT_TILE_POINTS); 2048^2 x 15x15 51 ms; 1-D 10^6 x 63 / 255 / 1023 taps 7.2 / 6.6 / 7.6 ms
-# in 16384 blocks (10-20 ms in 1024 blocks). Crossover for float32 on large inputs: 2-D between 15x15
-# (direct) and 31x31 (FFT), about 21x21; 1-D at about 250 taps. float64: 2-D at about 9x9.
+# 0.4-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 24-32 ms, 31x31
+# 91-116 ms; 1-D 10^6 x 63 taps 2.4 ms, x 255 taps 7-8.5 ms, x 1023 taps 30 ms. FFT with pyFFTW
+# (fitted by benchmarks/bench_signal.py --calibrate): 2048^2 x 31x31 35-40 ms in 384^2 tiles, 38-44 in
+# 320^2 or 256^2, 45-64 in 512^2 (out of L2; hence _FFT_TILE_POINTS), 134 in 64^2; 2048^2 x 15x15
+# 37-41 ms in 128^2 tiles; 1-D 10^6 x 1023 taps 6-7 ms in 16384 blocks (15 ms in 2048 blocks: the
+# per-tile copies); 3-D 96 x 128^2 x 7^3 / 9^3 18-34 ms in 32^3-ish tiles (FFTW_ESTIMATE's 48^3 and
+# 30 x 135 x 32 plans ran twice as slow, hence tiles of 2^a and 3 * 2^a only). Crossover for float32 on
+# large inputs: 2-D about 21x21 (19x19 direct 40-49 ms against fft 42-57); 1-D about 300 taps.
+# float64: 2-D about 5x5-7x7.
 _COST = {
     "float32": {
         "call": 25e3,
@@ -118,9 +120,12 @@ _COST = {
         "per_tile": 9e3,
     },
 }
-# the largest overlap-save tile considered (points), unless no tile fits
+# the largest overlap-save tile considered (points), unless no tile fits: 384^2 and 384 x 512 ran at
+# 256^2's speed per point, 512^2 tiles (2 MiB of arrays) up to 1.5x slower
 _FFT_TILE_POINTS = 3 << 16
-# tiles transformed together: as many as keep the real and complex arrays in L2 (512 KiB on Zen 3)
+# tiles transformed together (one FFT call): as many as keep their real and complex arrays near L2
+# size (512 KiB on Zen 3): one 2-D tile, several 1-D ones. All 36 tiles of 2048^2 x 31x31 in one batch
+# streamed 42 MB through memory (56 ms); one 384^2 tile at a time: 35-40 ms
 _FFT_GROUP_POINTS = 1 << 16
 # below this many multiply-adds a direct call runs on one thread (when num_threads is None)
 _SMALL_WORK = 1 << 18
@@ -268,7 +273,7 @@ def _fft_blocks(out_shape, w_shape, dtype):
         per_axis.append([(b, -(-m // (b - k + 1))) for b in sorted(sizes)])
     combos = _product(per_axis)
     # tiles of cache size: one 2160^2 transform took 157 ms where 36 tiles of 384^2 took 55 ms
-    # (pyFFTW), and numpy.fft showed the same (376-417 ms against 134-256 ms)
+    # (pyFFTW, all tiles in one batch), and numpy.fft showed the same (376-417 ms against 134-256 ms)
     fitting = [c for c in combos if math.prod(b for b, _ in c) <= _FFT_TILE_POINTS]
     best, constants = None, _COST[dtype.name]
     for combo in fitting or combos:
