@@ -26,7 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import fastconv  # noqa: E402
 import numpy as np  # noqa: E402
-from fastconv import _fft_library  # noqa: E402, F401
+from fastconv import _fft_library  # noqa: E402
 from fastconv import signal as fs  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -174,37 +174,44 @@ def calibrate(repeat):
         print(f"{name} direct: call {call:.0f} ns, per_out {per_out:.3f} ns, mac {mac:.4f} ns")
         rows, times = [], []
         fft_problems = [
+            ((2048, 2048), (31, 31)),
             ((2048, 2048), (15, 15)),
             ((1024, 1024), (31, 31)),
-            ((10**6,), (63,)),
             ((512, 512), (9, 9)),
+            ((10**6,), (63,)),
+            ((10**6,), (1023,)),
+            ((10**5,), (255,)),
+            ((48, 96, 96), (7, 7, 7)),
         ]
-        fft_problems += [((10**5,), (255,)), ((48, 96, 96), (7, 7, 7))]
         for shape, kshape in fft_problems:
             x = rng.standard_normal(shape).astype(dtype)
             w = rng.standard_normal(kshape).astype(dtype)
             lags = fs._lags("same", x.shape, w.shape, "calibrate")
             out_shape = tuple(hi - lo for lo, hi in lags)
-            for block in (64, 128, 256, 512, 1024, 4096, 16384, None):
+            for block in (32, 64, 128, 256, 384, 512, 1024, 4096, 16384, 65536, None):
                 combo = []
                 for m, k in zip(out_shape, kshape, strict=True):
                     full = fs.next_fast_len(m + k - 1)
                     b = full if block is None or block >= full or block <= 2 * k else block
                     combo.append((b, -(-m // (b - k + 1))))
                 combo = tuple(combo)
-                if any(r[-1] == combo for r in rows):
+                # only the tile sizes the block search considers
+                fits = math.prod(b for b, _ in combo) <= fs._FFT_TILE_POINTS
+                if not fits or any(r[-1] == combo for r in rows):
                     continue
                 ms = cpu_ms(lambda x=x, w=w, lags=lags, c=combo: fs._fft(x, w, lags, c), repeat, budget=1.0)
                 points = math.prod(b * t for b, t in combo)
                 logs = sum(math.log2(b) for b, _ in combo)
                 tiles = math.prod(t for _, t in combo)
-                rows.append([1.0, points, points * logs, tiles, combo])
+                # the columns of signal._fft_cost: its FFT terms scale with the library's speed
+                scaled = _fft_library.speed() * points
+                rows.append([1.0, tiles, scaled, scaled * logs, scaled * (len(combo) - 1), combo])
                 times.append(ms * 1e6)
                 print(f"  fft {name} {shape} k{kshape} blocks {combo}: {ms:.2f} ms", file=sys.stderr)
-        call, per_point, butterfly, per_tile = _lstsq([r[:4] for r in rows], times)
+        call, per_tile, per_point, butterfly, per_axis = _lstsq([r[:5] for r in rows], times)
         print(
-            f"{name} fft: call {call:.0f} ns, per_point {per_point:.3f} ns, butterfly {butterfly:.4f} ns, "
-            f"per_tile {per_tile:.0f} ns"
+            f"{name} fft ({_fft_library.LIBRARY}): fft_call {call:.0f} ns, per_tile {per_tile:.0f} ns, "
+            f"per_point {per_point:.3f} ns, butterfly {butterfly:.4f} ns, per_axis {per_axis:.3f} ns"
         )
 
 
@@ -221,7 +228,7 @@ def main(argv=None):
         print(
             f"scipy {'missing' if ss is None else __import__('scipy').__version__}, "
             f"cv2 {'missing' if cv2 is None else cv2.__version__}, numpy {np.__version__}, "
-            f"FFT through {fastconv._fft_library.LIBRARY}"
+            f"FFT through {_fft_library.LIBRARY}"
         )
         print_table(table(args.repeat))
 

@@ -16,6 +16,7 @@ scipy_signal = pytest.importorskip("scipy.signal")
 ndimage = pytest.importorskip("scipy.ndimage")
 
 import fastconv  # noqa: E402
+from fastconv import _fft_library as fft_library  # noqa: E402
 from fastconv import kernels  # noqa: E402
 from fastconv import signal as fs  # noqa: E402
 
@@ -166,6 +167,56 @@ def test_fft_overlap_save_tiles(nd):
         check(got, conv, x, w, np.float64, "fft")
 
 
+# (in1 shape, in2 shape, tile sizes) for the overlap-save tiling's edge cases
+FFT_TILINGS = [
+    ((5,), (3,), (16,)),  # input smaller than one tile
+    ((2000,), (31,), (64,)),  # a long signal in many tiles, the last one ragged
+    ((1000,), (8,), (32,)),  # an even kernel
+    ((7, 9), (3, 4), (16, 16)),  # one tile
+    ((70, 90), (9, 6), (24, 16)),  # ragged last tiles on both axes
+    ((64, 45), (5, 7), (20, 16)),  # tiles that end exactly at the output's edge on axis 0
+    ((3, 40), (5, 7), (8, 16)),  # the kernel larger than the input on axis 0
+    ((4, 5), (9, 8), (16, 16)),  # the kernel larger than the input on both axes
+    ((20, 18, 22), (3, 5, 4), (8, 12, 8)),  # 3-D
+    ((3, 4, 2), (2, 3, 2), (4, 4, 4)),  # 3-D, one tile
+]
+
+
+@pytest.mark.parametrize("library", fft_library.AVAILABLE)
+@pytest.mark.parametrize("group_points", [1, 1000, 1 << 16], ids=["tile", "some", "all"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_fft_tile_groups(library, group_points, dtype, monkeypatch):
+    """Every tiling in groups of one tile, of a few (a ragged last group) and of all tiles, through
+    every FFT library installed, against scipy's direct correlation."""
+    monkeypatch.setattr(fft_library, "LIBRARY", library)
+    monkeypatch.setattr(fs, "_FFT_GROUP_POINTS", group_points)
+    for i, (x_shape, w_shape, blocks) in enumerate(FFT_TILINGS):
+        x, w = data(x_shape, w_shape, dtype, seed=30 + i)
+        for mode in MODES:
+            try:
+                ref = scipy_signal.correlate(x.astype(np.float64), w.astype(np.float64), mode, "direct")
+            except ValueError:
+                continue  # neither input contains the other (tested elsewhere)
+            lags = fs._lags(mode, x.shape, w.shape, "test")
+            out = [hi - lo for lo, hi in lags]
+            combo = tuple((b, -(-m // (b - k + 1))) for b, m, k in zip(blocks, out, w.shape, strict=True))
+            check(fs._fft(x, w, lags, combo), ref, x, w, dtype, "fft")
+            check(fastconv.correlate(x, w, mode, "fft"), ref, x, w, dtype, "fft")
+
+
+def test_fft_threads_keep_their_own_plans():
+    """Plans and their arrays are per thread: concurrent FFT calls do not share buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [data((300, 200 + 7 * i), (17, 9), np.float64, seed=60 + i) for i in range(4)]
+    refs = [scipy_signal.correlate(x, w, "same", "direct") for x, w in problems]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda p: fastconv.correlate(*p, "same", "fft"), problems))
+            for got, ref, (x, w) in zip(results, refs, problems, strict=True):
+                check(got, ref, x, w, np.float64, "fft")
+
+
 def test_fft_large_float32_against_fftconvolve():
     x, w = data((300, 257), (15, 9), np.float32, seed=11)
     ref = scipy_signal.fftconvolve(x.astype(np.float64), w.astype(np.float64)[::-1, ::-1], mode="same")
@@ -241,6 +292,12 @@ def test_auto_choices():
     assert fs.choose_conv_method(image, kernels.gaussian(9, 2.0), separable=False) != "separable"
     assert fs.choose_conv_method(rng.standard_normal(10**5), rng.standard_normal(1001)) == "fft"
     assert fs.choose_conv_method(rng.standard_normal(100), rng.standard_normal(3)) == "direct"
+    # issue 7's cases: FFT only for the 31x31 kernel
+    image = np.zeros((2048, 2048), np.float32)
+    for k, method in ((15, "direct"), (31, "fft")):
+        assert fs.choose_conv_method(image, rng.standard_normal((k, k)).astype(np.float32), "same") == method
+    signal = np.zeros(10**6, np.float32)
+    assert fs.choose_conv_method(signal, rng.standard_normal(63).astype(np.float32), "same") == "direct"
 
 
 def test_auto_avoids_fft_on_non_finite(monkeypatch):

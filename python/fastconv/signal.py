@@ -79,47 +79,54 @@ _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 # The cost model behind method="auto" and separable=None, in nanoseconds, at one thread on the
 # development machine (Zen 3, 2 cores shared with other builds, so every figure is +-30%). The direct
 # constants are the engine's: refit them (benchmarks/bench_signal.py --calibrate) whenever its
-# single-channel kernels change. The FFT constants are numpy.fft's, scaled by the FFT library's
-# relative speed (_fft_library.SPEED).
+# single-channel kernels change. The FFT constants are pyFFTW's, the transform terms scaled by the
+# FFT library's relative speed (_fft_library.speed(): scipy.fft 1.3x, numpy.fft 2.3x slower).
 #   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
 #   fft:     fft_call + tiles * per_tile
-#            + SPEED * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
-#            points = prod(tiles_d * B_d), the zero-padded blocks transformed (rfftn + irfftn); numpy's
-#            transforms along the outer axes of a 2-D or 3-D block are strided and cost more per point
-#            (per_axis); each tile costs its own Python-level copy and, in 2-D and 3-D, small tiles
-#            run slower per point (64^2 tiles are 1.4x slower than 128^2 ones)
+#            + speed * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
+#            points = prod(tiles_d * B_d), the zero-padded tiles transformed (forward + inverse); each
+#            tile costs its Python-level copies in and out (per_tile, about 8 us); tiles run in
+#            groups that stay in L2 (_fft), so the per-point cost holds up to _FFT_TILE_POINTS
 # Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
 # per multiply-add on large kernels, 0.05 fitted over small ones; float64 is still the scalar path,
-# 0.65-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 26-32 ms, 31x31
-# 112 ms; 1-D 10^6 x 63 taps 2.6 ms, x 255 taps 6.5 ms, x 1023 taps 30 ms. FFT with pyFFTW: 2048^2 x
-# 31x31 48-59 ms in 384^2 tiles, 60 ms in 256^2, 72 ms in 1080^2, 157 ms as one 2160^2 transform
-# (hence _FFT_TILE_POINTS); 2048^2 x 15x15 51 ms; 1-D 10^6 x 63 / 255 / 1023 taps 7.2 / 6.6 / 7.6 ms
-# in 16384 blocks (10-20 ms in 1024 blocks). Crossover for float32 on large inputs: 2-D between 15x15
-# (direct) and 31x31 (FFT), about 21x21; 1-D at about 250 taps. float64: 2-D at about 9x9.
+# 0.4-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 24-32 ms, 31x31
+# 91-116 ms; 1-D 10^6 x 63 taps 2.4 ms, x 255 taps 7-8.5 ms, x 1023 taps 30 ms. FFT with pyFFTW
+# (fitted by benchmarks/bench_signal.py --calibrate): 2048^2 x 31x31 35-40 ms in 384^2 tiles, 38-44 in
+# 320^2 or 256^2, 45-64 in 512^2 (out of L2; hence _FFT_TILE_POINTS), 134 in 64^2; 2048^2 x 15x15
+# 37-41 ms in 128^2 tiles; 1-D 10^6 x 1023 taps 6-7 ms in 16384 blocks (15 ms in 2048 blocks: the
+# per-tile copies); 3-D 96 x 128^2 x 7^3 / 9^3 18-34 ms in 32^3-ish tiles (FFTW_ESTIMATE's 48^3 and
+# 30 x 135 x 32 plans ran twice as slow, hence tiles of 2^a and 3 * 2^a only). Crossover for float32 on
+# large inputs: 2-D about 21x21 (19x19 direct 40-49 ms against fft 42-57); 1-D about 300 taps.
+# float64: 2-D about 5x5-7x7.
 _COST = {
     "float32": {
         "call": 25e3,
         "per_out": 0.9,
         "mac": 0.03,
-        "fft_call": 40e3,
-        "per_point": 2.0,
-        "butterfly": 1.2,
-        "per_axis": 12.0,
-        "per_tile": 50e3,
+        "fft_call": 90e3,
+        "per_point": 0.0,
+        "butterfly": 0.66,
+        "per_axis": 0.5,
+        "per_tile": 8e3,
     },
     "float64": {
         "call": 20e3,
         "per_out": 2.0,
         "mac": 0.65,
-        "fft_call": 40e3,
-        "per_point": 2.5,
-        "butterfly": 1.5,
-        "per_axis": 15.0,
-        "per_tile": 50e3,
+        "fft_call": 45e3,
+        "per_point": 0.0,
+        "butterfly": 0.93,
+        "per_axis": 0.0,
+        "per_tile": 9e3,
     },
 }
-# the largest overlap-save tile considered (points), unless no tile fits
-_FFT_TILE_POINTS = 1 << 18
+# the largest overlap-save tile considered (points), unless no tile fits: 384^2 and 384 x 512 ran at
+# 256^2's speed per point, 512^2 tiles (2 MiB of arrays) up to 1.5x slower
+_FFT_TILE_POINTS = 3 << 16
+# tiles transformed together (one FFT call): as many as keep their real and complex arrays near L2
+# size (512 KiB on Zen 3): one 2-D tile, several 1-D ones. All 36 tiles of 2048^2 x 31x31 in one batch
+# streamed 42 MB through memory (56 ms); one 384^2 tile at a time: 35-40 ms
+_FFT_GROUP_POINTS = 1 << 16
 # below this many multiply-adds a direct call runs on one thread (when num_threads is None)
 _SMALL_WORK = 1 << 18
 # separable=None only factors kernels up to this many taps (an SVD of a 64x64 matrix is ~1 ms)
@@ -256,14 +263,17 @@ def _fft_blocks(out_shape, w_shape, dtype):
     per_axis = []
     for m, k in zip(out_shape, w_shape, strict=True):
         full = next_fast_len(m + k - 1)
+        # tiles of 2^a and 3 * 2^a: FFTW_ESTIMATE's plans for sizes with more factors of 3 or 5 ran
+        # up to twice as slow per point (3-D 48^3 and 30 x 135 x 32 tiles against 32^3); tiles
+        # shorter than 2k would waste more than half of each transform on the overlap
         sizes = {full}
-        for b in [next_fast_len(c * k) for c in (4, 8, 16)] + [1 << p for p in range(6, 15, 2)] + [384]:
-            if k < b < full:
+        for b in [f << p for p in range(4, 17) for f in (2, 3)]:
+            if 2 * k <= b < full:
                 sizes.add(b)
         per_axis.append([(b, -(-m // (b - k + 1))) for b in sorted(sizes)])
     combos = _product(per_axis)
     # tiles of cache size: one 2160^2 transform took 157 ms where 36 tiles of 384^2 took 55 ms
-    # (pyFFTW), and numpy.fft showed the same (376-417 ms against 134-256 ms)
+    # (pyFFTW, all tiles in one batch), and numpy.fft showed the same (376-417 ms against 134-256 ms)
     fitting = [c for c in combos if math.prod(b for b, _ in c) <= _FFT_TILE_POINTS]
     best, constants = None, _COST[dtype.name]
     for combo in fitting or combos:
@@ -285,7 +295,7 @@ def _fft_cost(combo, c):
     tiles = math.prod(t for _, t in combo)
     logs = sum(math.log2(b) for b, _ in combo)
     transforms = points * (c["per_point"] + logs * c["butterfly"] + (len(combo) - 1) * c["per_axis"])
-    return c["fft_call"] + tiles * c["per_tile"] + fft_library.SPEED * transforms
+    return c["fft_call"] + tiles * c["per_tile"] + fft_library.speed() * transforms
 
 
 def _direct_cost(out_size, taps, dtype):
@@ -293,8 +303,24 @@ def _direct_cost(out_size, taps, dtype):
     return c["call"] + out_size * (c["per_out"] + taps * c["mac"])
 
 
+def _tile_geometry(n, first_step, block, step, count):
+    """Per tile along one axis: (source slice of the window, destination slice in the tile, the tile's
+    zero margins): tile i reads window positions [first_step + i * step, .. + block), zero outside
+    [0, n)."""
+    tiles = []
+    for i in range(count):
+        first = first_step + i * step
+        lo, hi = max(first, 0), max(min(first + block, n), max(first, 0))
+        start, stop = min(lo - first, block), min(hi - first, block)
+        margins = [s for s in (slice(0, start), slice(stop, block)) if s.start < s.stop]
+        tiles.append((slice(lo, hi), slice(start, stop), margins))
+    return tiles
+
+
 def _fft(x, w, lags, blocks=None):
-    """Overlap-save: tiles of B samples per axis overlapping by k - 1, through _fft_library."""
+    """Overlap-save: tiles of B samples per axis overlapping by k - 1, run through _fft_library in
+    groups of tiles that stay in L2 together (fill, forward, multiply, inverse, copy out), so nothing
+    but the input and the result streams through memory."""
     dtype = x.dtype
     out_shape = tuple(hi - lo for lo, hi in lags)
     slices, pads, empty = _window(x.shape, w.shape, lags)
@@ -305,34 +331,40 @@ def _fft(x, w, lags, blocks=None):
     sizes = tuple(b for b, _ in blocks)
     steps = tuple(b - k + 1 for b, k in zip(sizes, w.shape, strict=True))
     counts = tuple(t for _, t in blocks)
-    # tile (i1, .., in) reads the zero-padded input from i_d * step_d, which is position
-    # i_d * step_d - before_d of the window of x the lags read; copied straight into the tiles
     window = x[slices]
-    real = fft_library.tiles((*counts, *sizes), sizes, dtype)
-    for index in np.ndindex(*counts):
-        first = [i * s - b for i, s, (b, _) in zip(index, steps, pads, strict=True)]
-        lo = [max(f, 0) for f in first]
-        hi = [min(f + b, n) for f, b, n in zip(first, sizes, window.shape, strict=True)]
-        tile = real[index]
-        if any(h - lo_ < b for lo_, h, b in zip(lo, hi, sizes, strict=True)):
-            tile[...] = 0
-        if all(h > lo_ for lo_, h in zip(lo, hi, strict=True)):
-            dst = tuple(slice(lo_ - f, h - f) for lo_, h, f in zip(lo, hi, first, strict=True))
-            tile[dst] = window[tuple(map(slice, lo, hi))]
-    # the kernel's spectrum first: rfftn may return a buffer that its next call of the same
-    # geometry reuses
-    kernel = np.conj(fft_library.rfftn(w, sizes))
-    spectrum = fft_library.rfftn(real, sizes)
-    spectrum *= kernel.astype(spectrum.dtype, copy=False)
-    y = fft_library.irfftn(spectrum, sizes)
+    # tile (i_1, .., i_n) reads the zero-padded window from i_d * step_d - before_d on each axis d and
+    # holds the outputs [i_d * step_d, (i_d + 1) * step_d)
+    reads = [
+        _tile_geometry(n, -before, b, s, t)
+        for n, (before, _), b, s, t in zip(window.shape, pads, sizes, steps, counts, strict=True)
+    ]
+    writes = [
+        [(slice(i * s, min(i * s + s, m)), slice(0, min(s, m - i * s))) for i in range(t)]
+        for s, m, t in zip(steps, out_shape, counts, strict=True)
+    ]
+    leading = [(slice(None),) * d for d in range(len(sizes))]
+    tiles = list(np.ndindex(*counts))
+    group = max(1, min(len(tiles), _FFT_GROUP_POINTS // math.prod(sizes)))
+    kernel = fft_library.kernel_spectrum(w, sizes)
+    plan = fft_library.transform(group, sizes, dtype)
     out = np.empty(out_shape, dtype)
-    # tile (i1, .., in) holds outputs [i_d * step_d, (i_d + 1) * step_d) along each axis d
-    for index in np.ndindex(*counts):
-        starts = [i * s for i, s in zip(index, steps, strict=True)]
-        ends = [min(a + s, m) for a, s, m in zip(starts, steps, out_shape, strict=True)]
-        out[tuple(map(slice, starts, ends))] = y[index][
-            tuple(slice(0, e - a) for a, e in zip(starts, ends, strict=True))
-        ]
+    for first in range(0, len(tiles), group):
+        members = tiles[first : first + group]
+        for tile, index in zip(plan.real, members, strict=False):  # the last group may be short
+            src, dst = [], []
+            for d, i in enumerate(index):
+                source, place, margins = reads[d][i]
+                src.append(source)
+                dst.append(place)
+                for margin in margins:
+                    tile[(*leading[d], margin)] = 0
+            tile[tuple(dst)] = window[tuple(src)]
+        spectrum = plan.forward()
+        spectrum *= kernel  # broadcast over the group's tiles
+        y = plan.inverse(spectrum)
+        for tile, index in zip(y, members, strict=False):
+            places = [writes[d][i] for d, i in enumerate(index)]
+            out[tuple(p for p, _ in places)] = tile[tuple(t for _, t in places)]
     return out
 
 
@@ -385,7 +417,7 @@ def _plan(x, w, lags, method, separable, fn):
     # no FFT plan when even transforming every output point once at the smallest block's log cost
     # would cost more than direct: the block search takes a millisecond
     c = _COST[x.dtype.name]
-    floor = c["fft_call"] + fft_library.SPEED * out_size * (
+    floor = c["fft_call"] + fft_library.speed() * out_size * (
         c["per_point"] + c["butterfly"] * sum(math.log2(2 * k) for k in w.shape)
     )
     if method == "auto" and min(costs.values()) > floor:
