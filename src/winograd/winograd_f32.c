@@ -162,6 +162,8 @@ FC_INLINE int64_t chunk_floats(int64_t mr) {
   return chunk;
 }
 #define MAX_MR 16
+/* How far ahead on each row of a panel the weight transform prefetches. */
+#define PREFETCH_BYTES 768
 #define MAX_CHUNK_CHANNELS 8
 
 /* U = G g G^T, vectorised over FC_L consecutive floats of a packed panel: float j of panel p is
@@ -197,6 +199,11 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
                 c0 * taps + i < row_floats ? panel[r * row_floats + c0 * taps + i] : 0.0f;
       }
       const int64_t first = c0 * mr;
+      /* The rows' weights come from memory: without the prefetch the loads wait on them while
+       * the products' operands crowd the caches (resnet50.l4.3x3 one-shot 2.48 -> 2.31 ms). */
+      for (int64_t r = 0; r < rows && src != stage; r++)
+        for (int64_t b = 0; b < chunk_channels * taps * (int64_t)sizeof(float); b += 64)
+          __builtin_prefetch((const char *)(src + r * row_floats) + PREFETCH_BYTES + b, 0, 3);
 #pragma GCC unroll 8
       for (int64_t v = 0; v < chunk; v += FC_L) {
         if (first + v >= panel_floats) break;
