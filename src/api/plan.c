@@ -155,9 +155,9 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
 /* Winograd pays where its 2.25x fewer multiplies outweigh the transforms: enough channels for the
  * 16 GEMMs to run at speed, and, when the weights are transformed for this one call (block by
  * block, beside their products), enough tiles to amortise that. Measured one-shot at one thread
- * (ms, Winograd / direct / im2col + OpenBLAS): 512 channels 7x7 (16 tiles) 3.3-4.5 / 4.7-5.8 /
- * 4.2-5.2, 256 channels 14x14 2.1 / 3.4 / 4.0, 256 channels 7x7 0.80 / 0.99 / 1.06; but 512
- * channels 5x5 (9 tiles) 4.4 / 4.2 / 2.8 and 3x3 (4 tiles) 3.1 / 2.8 / 2.1. */
+ * on AVX2 (ms, Winograd / direct / im2col + OpenBLAS): 512 channels 7x7 (16 tiles) 2.3-2.5 /
+ * 3.6 / 4.1, 256 channels 14x14 1.7-1.9 / 2.8 / 3.7, 256 channels 7x7 0.65 / 0.86 / 1.10; but 512
+ * channels 5x5 (9 tiles) 2.5 / 2.3 / 2.4 and 3x3 (4 tiles) 1.9 / 1.4 / 1.6. */
 static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->kernel[1] != 3 || p->in_per_group < 16 ||
       p->out_per_group < 16)
