@@ -161,17 +161,20 @@ def calibrate(repeat):
         rows, times = [], []
         problems = [((n, n), (k, k)) for n in (256, 1024) for k in (1, 3, 5, 9, 15)]
         problems += [((n,), (k,)) for n in (10**5, 10**6) for k in (1, 7, 31, 63, 127)]
-        problems += [((32, 64, 64), (k, k, k)) for k in (1, 3, 5)]
+        problems += [((32, 64, 64), (k, k, k)) for k in (1, 3, 5, 7)]
         for shape, kshape in problems:
             x = rng.standard_normal(shape).astype(dtype)
             w = rng.standard_normal(kshape).astype(dtype)
             lags = fs._lags("same", x.shape, w.shape, "calibrate")
             ms = cpu_ms(lambda x=x, w=w, lags=lags: fs._direct(x, w, lags, 1), repeat, budget=1.0)
-            rows.append([1.0, x.size, x.size * w.size])
+            # a multiply-add cost per number of dimensions: 3-D runs plane by plane
+            macs = [x.size * w.size * (x.ndim == d) for d in (1, 2, 3)]
+            rows.append([1.0, x.size, *macs])
             times.append(ms * 1e6)
             print(f"  direct {name} {shape} k{kshape}: {ms:.2f} ms", file=sys.stderr)
-        call, per_out, mac = _lstsq(rows, times)
-        print(f"{name} direct: call {call:.0f} ns, per_out {per_out:.3f} ns, mac {mac:.4f} ns")
+        call, per_out, *mac = _lstsq(rows, times)
+        macs = ", ".join(f"{m:.4f}" for m in mac)
+        print(f"{name} direct: call {call:.0f} ns, per_out {per_out:.3f} ns, mac (1-D, 2-D, 3-D) {macs} ns")
         rows, times = [], []
         fft_problems = [
             ((2048, 2048), (31, 31)),

@@ -81,14 +81,15 @@ _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 # constants are the engine's: refit them (benchmarks/bench_signal.py --calibrate) whenever its
 # single-channel kernels change. The FFT constants are pyFFTW's, the transform terms scaled by the
 # FFT library's relative speed (_fft_library.speed(): scipy.fft 1.3x, numpy.fft 2.3x slower).
-#   direct:  call + out * (per_out + taps * mac)            one single-channel engine call
+#   direct:  call + out * (per_out + taps * mac[ndim - 1])  one single-channel engine call
 #   fft:     fft_call + tiles * per_tile
 #            + speed * points * (per_point + log2(B_1 * .. * B_n) * butterfly + (n - 1) * per_axis)
 #            points = prod(tiles_d * B_d), the zero-padded tiles transformed (forward + inverse); each
 #            tile costs its Python-level copies in and out (per_tile, about 8 us); tiles run in
 #            groups that stay in L2 (_fft), so the per-point cost holds up to _FFT_TILE_POINTS
 # Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
-# per multiply-add on large kernels, 0.05 fitted over small ones; float64 is still the scalar path,
+# per multiply-add on large 1-D and 2-D kernels, 0.05 fitted over small ones; 3-D 0.07, since it runs
+# plane by plane: 96 x 128^2 x 7^3 40 ms, 48 x 64^2 x 9^3 10 ms; float64 is still the scalar path,
 # 0.4-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 24-32 ms, 31x31
 # 91-116 ms; 1-D 10^6 x 63 taps 2.4 ms, x 255 taps 7-8.5 ms, x 1023 taps 30 ms. FFT with pyFFTW
 # (fitted by benchmarks/bench_signal.py --calibrate): 2048^2 x 31x31 35-40 ms in 384^2 tiles, 38-44 in
@@ -102,7 +103,7 @@ _COST = {
     "float32": {
         "call": 25e3,
         "per_out": 0.9,
-        "mac": 0.03,
+        "mac": (0.03, 0.03, 0.07),
         "fft_call": 90e3,
         "per_point": 0.0,
         "butterfly": 0.66,
@@ -112,7 +113,7 @@ _COST = {
     "float64": {
         "call": 20e3,
         "per_out": 2.0,
-        "mac": 0.65,
+        "mac": (0.65, 0.65, 0.65),
         "fft_call": 45e3,
         "per_point": 0.0,
         "butterfly": 0.93,
@@ -298,9 +299,9 @@ def _fft_cost(combo, c):
     return c["fft_call"] + tiles * c["per_tile"] + fft_library.speed() * transforms
 
 
-def _direct_cost(out_size, taps, dtype):
+def _direct_cost(out_size, taps, dtype, ndim):
     c = _COST[dtype.name]
-    return c["call"] + out_size * (c["per_out"] + taps * c["mac"])
+    return c["call"] + out_size * (c["per_out"] + taps * c["mac"][ndim - 1])
 
 
 def _tile_geometry(n, first_step, block, step, count):
@@ -407,11 +408,11 @@ def _plan(x, w, lags, method, separable, fn):
     pair = _factors(w, separable, fn) if w.size <= x.size or separable else None
     if separable and pair is not None:
         return "separable", pair
-    costs = {"direct": _direct_cost(out_size, small, x.dtype)}
+    costs = {"direct": _direct_cost(out_size, small, x.dtype, x.ndim)}
     if pair is not None:
         rows = (min(lags[0][1] - 1 + w.shape[0], x.shape[0]) - max(lags[0][0], 0)) * out_shape[1]
-        costs["separable"] = _direct_cost(max(rows, 0), w.shape[1], x.dtype) + _direct_cost(
-            out_size, w.shape[0], x.dtype
+        costs["separable"] = _direct_cost(max(rows, 0), w.shape[1], x.dtype, 2) + _direct_cost(
+            out_size, w.shape[0], x.dtype, 2
         )
     blocks = None
     # no FFT plan when even transforming every output point once at the smallest block's log cost
