@@ -303,7 +303,7 @@ def test_auto_choices():
 def test_auto_avoids_fft_on_non_finite(monkeypatch):
     """A NaN stays local with direct; FFT would spread it over the whole output."""
     cheap_fft = {
-        k: dict(v, fft_call=0.0, per_point=0.0, butterfly=0.0, per_tile=0.0, mac=1e3)
+        k: dict(v, fft_call=0.0, per_point=0.0, butterfly=0.0, per_tile=0.0, mac=(1e3, 1e3, 1e3))
         for k, v in fs._COST.items()
     }
     monkeypatch.setattr(fs, "_COST", cheap_fft)
