@@ -5,7 +5,8 @@ columns, and stores a row's partial last vector whole into the next row: every w
 vector length, every small height, both strides and asymmetric paddings exercise those edges.
 Planes up to 20 wide go to the channel kernel instead: groups of 4, 8 or 16 consecutive (image,
 channel) planes transposed into pixel vectors, so every channel count around those group sizes,
-groups that wrap from one image into the next, and thread splits exercise its edges."""
+groups that wrap from one image into the next, and thread splits exercise its edges; a group of
+consecutive channels loads its weights as vectors, others lane by lane."""
 
 from __future__ import annotations
 
@@ -70,3 +71,12 @@ def test_channel_groups_ragged_and_wrapping(stride):
 def test_channel_groups_split_among_threads(threads):
     for channels, size, stride in [(40, 7, 1), (17, 3, 1), (96, 14, 2), (33, 20, 1)]:
         _case(channels, size, size, stride, ((1, 1), (1, 1)), bias=True, batch=3, threads=threads)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_channel_group_weights_whole_and_split(bias):
+    # 8-channel multiples keep every group whole (weights loaded as vectors); 12 and 20 channels
+    # make groups that straddle two images (weights lane by lane) beside whole ones
+    for channels in (8, 12, 16, 20, 64):
+        for height, width, stride in [(7, 7, 1), (14, 14, 2), (3, 5, 1)]:
+            _case(channels, height, width, stride, ((1, 1), (1, 1)), bias=bias, batch=3, seed=channels)

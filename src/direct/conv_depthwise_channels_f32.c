@@ -102,11 +102,15 @@ FC_INLINE void stage_group(const float *x, int64_t in_h, int64_t in_w, int n, co
   int64_t w = 0;
   for (int64_t i0 = 0; i0 < pixels; i0 += FC_L) {
     fc_vf v[FC_L];
-    _Pragma("GCC unroll 16") for (int l = 0; l < FC_L; l++) {
-      const float *p = x + l * pixels + i0;
-      v[l] = l >= n                                     ? fc_zero()
-             : pixels - i0 >= FC_L || p + FC_L <= x_end ? fc_load(p)
-                                                        : fc_load_partial(p, (int)(pixels - i0));
+    if (n == FC_L && pixels - i0 >= FC_L) {
+      _Pragma("GCC unroll 16") for (int l = 0; l < FC_L; l++) v[l] = fc_load(x + l * pixels + i0);
+    } else {
+      _Pragma("GCC unroll 16") for (int l = 0; l < FC_L; l++) {
+        const float *p = x + l * pixels + i0;
+        v[l] = l >= n                                     ? fc_zero()
+               : pixels - i0 >= FC_L || p + FC_L <= x_end ? fc_load(p)
+                                                          : fc_load_partial(p, (int)(pixels - i0));
+      }
     }
     transpose(v);
     const int m = pixels - i0 < FC_L ? (int)(pixels - i0) : FC_L;
@@ -125,12 +129,41 @@ FC_INLINE void store_block(const float *outs, int64_t o0, int64_t plane, int n, 
   fc_vf v[FC_L];
   _Pragma("GCC unroll 16") for (int j = 0; j < FC_L; j++) v[j] = fc_load(outs + (o0 + j) * FC_L);
   transpose(v);
+  if (n == FC_L && o0 + FC_L <= plane) {
+    _Pragma("GCC unroll 16") for (int l = 0; l < FC_L; l++) fc_store(y + l * plane + o0, v[l]);
+    return;
+  }
   for (int l = 0; l < n; l++) {
     float *dst = y + l * plane + o0;
     if (o0 + FC_L <= plane || dst + FC_L <= y_end)
       fc_store(dst, v[l]);
     else
       fc_store_partial(dst, v[l], (int)(plane - o0));
+  }
+}
+
+/* The group's weight vectors (tap t of plane p0 + l in lane l, t = 0 .. 8) and bias vector into
+ * `weights`, lanes past n copying plane p0's. A group of L consecutive channels, the usual case,
+ * loads taps 0 .. L-1 of each channel as vectors and transposes them: the lane-by-lane copy cost
+ * as much as the group's FMAs on 7 x 7 planes. (With 16 lanes the last channel's load would reach
+ * past the weights.) */
+FC_INLINE void gather_weights(const float *weight, const float *bias, int64_t channels, int64_t p0,
+                              int n, float *weights) {
+  const int64_t c0 = p0 % channels;
+  if (n == FC_L && c0 + FC_L <= channels && FC_L <= 8) {
+    fc_vf v[FC_L];
+    _Pragma("GCC unroll 16") for (int l = 0; l < FC_L; l++) v[l] = fc_load(weight + 9 * (c0 + l));
+    transpose(v);
+    _Pragma("GCC unroll 16") for (int t = 0; t < FC_L; t++) fc_store(weights + t * FC_L, v[t]);
+    for (int t = FC_L; t < 9; t++)
+      for (int l = 0; l < FC_L; l++) weights[t * FC_L + l] = weight[9 * (c0 + l) + t];
+    fc_store(weights + 9 * FC_L, bias ? fc_load(bias + c0) : fc_zero());
+    return;
+  }
+  for (int l = 0; l < FC_L; l++) {
+    const int64_t c = (p0 + (l < n ? l : 0)) % channels;
+    for (int t = 0; t < 9; t++) weights[t * FC_L + l] = weight[9 * c + t];
+    weights[9 * FC_L + l] = bias ? bias[c] : 0.0f;
   }
 }
 
@@ -149,11 +182,7 @@ void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *d, const f
   const int64_t tail = out_plane % FC_L ? out_plane / FC_L * FC_L : out_plane;
   for (int64_t p0 = first_plane; p0 < end_plane; p0 += FC_L) {
     const int n = end_plane - p0 < FC_L ? (int)(end_plane - p0) : FC_L;
-    for (int l = 0; l < FC_L; l++) {
-      const int64_t c = (p0 + (l < n ? l : 0)) % d->channels;
-      for (int t = 0; t < 9; t++) weights[t * FC_L + l] = weight[9 * c + t];
-      weights[9 * FC_L + l] = bias ? bias[c] : 0.0f;
-    }
+    gather_weights(weight, bias, d->channels, p0, n, weights);
     stage_group(x + p0 * in_plane, d->in_h, d->in_w, n, x_end, (tile_w - d->in_w) * FC_L,
                 tile + (d->pad_top * tile_w + d->pad_left) * FC_L);
     if (d->stride == 1)
