@@ -425,11 +425,14 @@ class Convolution:
     def __call__(self, x, *, out=None, output_size=None, num_threads=None, _fn=None):
         fn = _fn or self._name
         # An input of a shape and dtype seen before passes the same checks to the same geometry.
-        key = (x.shape, x.dtype) if type(x) is np.ndarray and out is None and output_size is None else None
+        key = (x.shape, x.dtype) if type(x) is np.ndarray and output_size is None else None
         geometry = self._geometry.get(key) if key else None
         if geometry is not None:
             threads = self._threads(A.num_threads(num_threads, fn))
-            return self._execute(x[np.newaxis] if geometry[0] else x, geometry, threads, None)
+            unbatched, shape = geometry[:2]
+            if out is not None:
+                self._check_out(out, shape[1:] if unbatched else shape, x, fn)
+            return self._execute(x[np.newaxis] if unbatched else x, geometry, threads, out)
         x, unbatched, spatial, channel_axis = self._prepare(x, fn)
         given = x
         threads = self._threads(A.num_threads(num_threads, fn))
@@ -464,15 +467,16 @@ class Convolution:
             shape = (batch, *out_spatial, self.out_channels)
         user_shape = shape[1:] if unbatched else shape
         if out is not None:
-            A.check_out(
-                out, user_shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn
-            )
+            self._check_out(out, user_shape, given, fn)
         geometry = (unbatched, shape, self._to3(spatial, 1), *self._pads(pairs))
         if key and self.padding_mode == "zeros":
             if len(self._geometry) >= _GEOMETRIES_KEPT:
                 self._geometry.clear()
             self._geometry[key] = geometry
         return self._execute(x, geometry, threads, out)
+
+    def _check_out(self, out, shape, given, fn):
+        A.check_out(out, shape, self.dtype, {"input": given, "weight": self.weight, "bias": self.bias}, fn)
 
     def _execute(self, x, geometry, threads, out):
         """Runs the plan on the batched input x; returns out, or the new result."""
