@@ -260,7 +260,10 @@ typedef struct split {
 static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a) {
   split s;
   const int64_t outer = p->batch * p->groups;
-  const int64_t want = threads > 1 ? (int64_t)threads * FC_ITEMS_PER_THREAD : 1;
+  /* One GEMM on unpacked weights is cut in exactly one item per thread: every further item
+   * packs its rows again (l3.1x1 at two threads: 0.93 -> 0.74 ms against 6 items). */
+  const int64_t per_thread = packs_a && outer == 1 ? 1 : FC_ITEMS_PER_THREAD;
+  const int64_t want = threads > 1 ? (int64_t)threads * per_thread : 1;
   const int64_t slivers = fc_div_ceil(p->out_volume, t->nr);
   const int64_t row_panels = fc_div_ceil(p->out_per_group, t->mr);
   const int64_t reachable = fc_min(want, outer * row_panels * slivers);
