@@ -270,18 +270,35 @@ typedef struct split {
   int64_t items;
 } split;
 
-static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads) {
+/* Items of (blocks of output rows) x (chunks of positions), at least the `want` the threads need.
+ * Each item packs the B slivers of its chunk once per row block, and, with unpacked weights (a
+ * one-shot call), the A blocks of its rows: the cut packs the least in all, rows * positions
+ * counted for B and A alike (resnet50.l3.1x1 at two threads: 256 rows, 196 positions, cut in
+ * positions only, packed its 1 MiB of weights in every one of 5 items). */
+static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a) {
   split s;
   const int64_t outer = p->batch * p->groups;
-  const int64_t want = threads > 1 ? (int64_t)threads * FC_ITEMS_PER_THREAD : 1;
-  /* Positions first, then output rows, for layers with few positions and many channels (7x7). */
+  /* One GEMM on unpacked weights is cut in exactly one item per thread: every further item
+   * packs its rows again (l3.1x1 at two threads: 0.93 -> 0.74 ms against 6 items). */
+  const int64_t per_thread = packs_a && outer == 1 ? 1 : FC_ITEMS_PER_THREAD;
+  const int64_t want = threads > 1 ? (int64_t)threads * per_thread : 1;
   const int64_t slivers = fc_div_ceil(p->out_volume, t->nr);
-  const int64_t parts = fc_min(slivers, fc_max(1, fc_div_ceil(want, outer)));
-  s.chunk = fc_div_ceil(slivers, parts) * t->nr;
-  s.chunks = fc_div_ceil(p->out_volume, s.chunk);
   const int64_t row_panels = fc_div_ceil(p->out_per_group, t->mr);
-  const int64_t mparts = fc_min(row_panels, fc_max(1, fc_div_ceil(want, outer * s.chunks)));
-  s.mblock = fc_div_ceil(row_panels, mparts) * t->mr;
+  const int64_t reachable = fc_min(want, outer * row_panels * slivers);
+  int64_t best_cost = INT64_MAX, best_mparts = 1, best_parts = 1;
+  for (int64_t mparts = 1; mparts <= fc_min(row_panels, want); mparts++) {
+    const int64_t parts = fc_min(slivers, fc_max(1, fc_div_ceil(want, outer * mparts)));
+    const int64_t cost = mparts * p->out_volume + (packs_a ? parts * p->out_per_group : 0);
+    /* at equal cost, fewer row blocks: a plan's packed weights are shared */
+    if (outer * mparts * parts >= reachable && cost < best_cost) {
+      best_cost = cost;
+      best_mparts = mparts;
+      best_parts = parts;
+    }
+  }
+  s.chunk = fc_div_ceil(slivers, best_parts) * t->nr;
+  s.chunks = fc_div_ceil(p->out_volume, s.chunk);
+  s.mblock = fc_div_ceil(row_panels, best_mparts) * t->mr;
   s.mblocks = fc_div_ceil(p->out_per_group, s.mblock);
   s.items = outer * s.mblocks * s.chunks;
   return s;
@@ -353,15 +370,19 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
-/* The GEMM over items (image, group, block of output channels, chunk of positions). */
+/* The GEMM over items (image, group, block of output channels, chunk of positions), on the plan's
+ * packed weights, or a one-shot call's weights as they are, which the driver packs a block at a
+ * time right before use (packed whole first, l3.1x1's 1 MiB of weights went to L3 and came back).
+ */
 static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels,
                         const padded_input *g, const float *padded, const int64_t *row_offset,
-                        const float *weights, const float *x, float *y) {
+                        const float *x, float *y) {
   const fc_problem *p = call->problem;
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = ((const simd_state *)call->state)->tile;
   const int64_t depth = p->in_per_group * p->kernel_volume;
-  const split s = split_forward(p, tile, call->num_threads);
+  const simd_state *st = call->state;
+  const split s = split_forward(p, tile, call->num_threads, !st->packed);
   float *work = scratch_floats(FC_GEMM_WORK_FLOATS);
 #pragma omp for schedule(dynamic, 1)
   for (int64_t item = 0; item < s.items; item++) {
@@ -372,15 +393,16 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
     const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
     const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
     const int64_t oc0 = gi * p->out_per_group + m0;
-    const simd_state *st = call->state;
-    const float *a = weights + gi * st->group_floats + m0 * depth;
+    const size_t lda = st->packed ? 0 : (size_t)depth;
+    const float *a = st->packed ? st->packed + gi * st->group_floats + m0 * depth
+                                : (const float *)call->weight + oc0 * depth;
     const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
     float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
     if (!padded) { /* pointwise: B is the input itself */
       const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
-      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, ops->pack_b_matrix, &ctx, c,
-                  (size_t)p->out_volume, bias, work);
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, ops->pack_b_matrix, &ctx,
+                  c, (size_t)p->out_volume, bias, work);
     } else {
       const fc_conv_patches ctx = {padded + first_channel * g->plane,
                                    row_offset,
@@ -389,8 +411,8 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
                                    p->stride[0] * g->hp * g->sw * g->wq,
                                    p->stride[1] * g->sw * g->wq,
                                    q0};
-      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, kernels->pack_patches_f32, &ctx,
-                  c, (size_t)p->out_volume, bias, work);
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, kernels->pack_patches_f32,
+                  &ctx, c, (size_t)p->out_volume, bias, work);
     }
   }
   const int failed = !work;
@@ -627,19 +649,12 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   padded_input g;
   if (!padded_geometry(p, &g)) return FC_STATUS_UNSUPPORTED; /* fc_direct_simd_wanted refused it */
   const int64_t channels = p->batch * p->in_channels;
-  /* the GEMM's weights: a one-shot call's packed here, by all the threads */
-  const simd_state *st = call->state;
-  const int pack = !rows && !st->packed;
-  float *packed = pack ? scratch_floats(p->groups * st->group_floats) : NULL;
-  const float *weights = rows ? NULL : pack ? packed : st->packed;
   float *padded = NULL;
   int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
-  if (pack && !packed) return FC_STATUS_OUT_OF_MEMORY;
   if (!pointwise) {
     padded = scratch_floats(channels * g.plane + FC_PATCHES_SLACK);
     offset = malloc((size_t)(rows ? kvol : depth) * sizeof *offset);
     if (!padded || !offset) {
-      fc_scratch_put(packed);
       fc_scratch_put(padded);
       free(offset);
       return FC_STATUS_OUT_OF_MEMORY;
@@ -661,18 +676,12 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       for (int64_t c = 0; c < channels; c++)
         fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
-    if (pack) {
-#pragma omp for schedule(static)
-      for (int64_t j = 0; j < p->groups * fc_div_ceil(p->out_per_group, st->tile->mr); j++)
-        pack_gemm_panel(kernels->gemm_f32, st, 0, p->out_per_group, depth, call->weight, j, packed);
-    }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
-             : forward_gemm(call, kernels, &g, padded, offset, weights, x, y)) {
+             : forward_gemm(call, kernels, &g, padded, offset, x, y)) {
 #pragma omp atomic write
       failed = 1;
     }
   }
-  fc_scratch_put(packed);
   fc_scratch_put(padded);
   free(offset);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;
@@ -828,7 +837,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
       for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
         const int64_t count = fc_min(chunk, p->in_volume - p0);
         const fc_matrix_ctx ctx = {x_g + p0, (size_t)p->in_volume};
-        ops->driver(tile, (size_t)(ob * kvol), (size_t)count, (size_t)icg, a, ops->pack_b_matrix,
+        ops->driver(tile, (size_t)(ob * kvol), (size_t)count, (size_t)icg, a, 0, ops->pack_b_matrix,
                     &ctx, col, (size_t)count, NULL, work);
         fc_scatter_columns_f32(p, y, &ys, n, gi, o0, ob, p0, count, col, count, 1);
       }

@@ -18,9 +18,12 @@
  * are balanced multiples of MR, so 128 or 256 channels are one block, not 126 + 2 rows that pack
  * B twice and waste most of a tile. */
 #define FC_GEMM_MC 264
+/* An A block's rows at most: MC rounded up to the largest MR (AVX-512's 14). */
+#define FC_GEMM_MC_MAX 266
 #define FC_GEMM_NR_MAX 64
-/* Floats of the work buffer a driver call needs: an A block and a B sliver. */
-#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * FC_GEMM_NR_MAX)
+/* Floats of the work buffer a driver call needs: a B sliver and, for an unpacked A, a packed A
+ * block. */
+#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * FC_GEMM_NR_MAX + FC_GEMM_MC_MAX * FC_GEMM_KC)
 /* Floats of C per column block: 128 KiB stays in L2 beside the A block. */
 #define FC_GEMM_C_BLOCK_FLOATS 32768
 
@@ -59,9 +62,11 @@ typedef struct fc_gemm_ops {
   void (*pack_a)(const fc_gemm_tile *t, size_t m, size_t k, const float *a, size_t rs, size_t cs,
                  float *dst);
   fc_pack_b_fn pack_b_matrix; /* ctx: fc_matrix_ctx */
-  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL), A packed by pack_a (rows
-   * from a panel boundary on); work: FC_GEMM_WORK_FLOATS floats, 64-byte aligned. */
-  void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a_packed,
+  /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); A packed by pack_a (rows
+   * from a panel boundary on) when lda is 0, else unpacked, A(i, k) = a[i * lda + k], and packed
+   * here a block at a time, right before its use (a one-shot call: no pass over all of A first);
+   * work: FC_GEMM_WORK_FLOATS floats, 64-byte aligned. */
+  void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc, const float *bias,
                  float *work);
 } fc_gemm_ops;

@@ -80,8 +80,8 @@ static size_t packed_a_floats(const fc_gemm_tile *t, size_t m, size_t k) {
   return fc_round_up(m, (size_t)t->mr) * k;
 }
 
-/* Plan time (or once per one-shot call). Reads along A's unit stride. mr: a constant once
- * inlined, so the full-panel loop unrolls. */
+/* At plan time, or per A block in a one-shot driver call. Reads along A's unit stride. mr: a
+ * constant once inlined, so the full-panel loop unrolls. */
 FC_INLINE void pack_a_panels(size_t mr, size_t m, size_t k, const float *a, size_t rs, size_t cs,
                              float *FC_RESTRICT dst) {
   for (size_t p = 0; p < m; p += mr, dst += mr * k) {
@@ -109,14 +109,18 @@ static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, si
     pack_a_panels(WIDE_MR, m, k, a, rs, cs, dst);
 }
 
-static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a_packed,
+/* Loop nest of the driver: the jc loop (blocks of C columns) stays in L2 with a packed A, and is
+ * one block for an unpacked A, so that each A block is packed once, in L2, just before the slivers
+ * use it (C is then revisited per K block instead). */
+static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a, size_t lda,
                    fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc,
-                   const float *bias, float *sliver) {
+                   const float *bias, float *work) {
   const size_t mr = (size_t)t->mr, nr = (size_t)t->nr;
   const size_t mblocks = (m + FC_GEMM_MC - 1) / FC_GEMM_MC;
   const size_t mc_max = fc_round_up((m + mblocks - 1) / mblocks, mr);
-  size_t nc_max = FC_GEMM_C_BLOCK_FLOATS / m / nr * nr;
+  size_t nc_max = lda ? n : FC_GEMM_C_BLOCK_FLOATS / m / nr * nr;
   if (nc_max < nr) nc_max = nr;
+  float *sliver = work, *a_block = work + FC_GEMM_KC * FC_GEMM_NR_MAX;
   for (size_t jc = 0; jc < n; jc += nc_max) {
     const size_t nc = fc_min_size(nc_max, n - jc);
     for (size_t pc = 0; pc < k; pc += FC_GEMM_KC) {
@@ -124,6 +128,14 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
       const int accumulate = pc != 0; /* the first K block writes C and the bias */
       for (size_t ic = 0; ic < m; ic += mc_max) {
         const size_t mc = fc_min_size(mc_max, m - ic);
+        /* the block's panels: [mc / MR][kc][MR], MR * kc floats apart */
+        const float *panels = a + ic * k + pc * mr;
+        size_t panel_floats = mr * k;
+        if (lda) {
+          pack_a(t, mc, kc, a + ic * lda + pc, lda, 1, a_block);
+          panels = a_block;
+          panel_floats = mr * kc;
+        }
         for (size_t jr = 0; jr < nc; jr += nr) {
           const size_t nn = fc_min_size(nr, nc - jr);
           /* the last columns go to the narrow kernel when they fit in it */
@@ -131,7 +143,7 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
           pack_b(pack_ctx, pc, kc, jc + jr, nn, tail ? (size_t)t->tail_nr : nr, sliver);
           const fc_gemm_ukernel_fn uk = tail ? t->tail : t->main;
           for (size_t ir = 0; ir < mc; ir += mr)
-            uk(kc, a_packed + (ic + ir) * k + pc * mr, sliver, c + (ic + ir) * ldc + jc + jr, ldc,
+            uk(kc, panels + ir / mr * panel_floats, sliver, c + (ic + ir) * ldc + jc + jr, ldc,
                fc_min_size(mr, mc - ir), nn, accumulate, bias ? bias + ic + ir : NULL);
         }
       }
