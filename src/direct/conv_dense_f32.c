@@ -59,13 +59,72 @@ FC_INLINE v8 load8(const float *p, int64_t n) {
   return v;
 }
 
+/* Lanes [0, n) of v to d, n a constant once inlined (a whole vector when n is 8). */
+FC_INLINE void store_lanes(float *d, v8 v, int n) {
+  if (n == 8)
+    *(v8u *)d = v;
+  else
+    memcpy(d, &v, (size_t)n * sizeof(float));
+}
+
+/* Where the panel layout (conv_dense.h) puts column c * taps + t, for the columns of whole
+ * 8-channel blocks in order: a counter, no division per column. */
+typedef struct plain_column {
+  int64_t taps, c, t, at;
+} plain_column;
+
+FC_INLINE void plain_column_next(plain_column *p) {
+  p->at += CB * TILE_NR;
+  if (++p->t == p->taps) {
+    p->t = 0;
+    p->c++;
+    p->at = (p->c / CB * CB * p->taps + p->c % CB) * TILE_NR;
+  }
+}
+
+/* The columns [0, whole) of a full panel (every row present), whole a multiple of 8: 8 x 8 blocks
+ * of whole vector loads transposed in registers, each column's 8 floats one store (at column_at,
+ * or at the plain layout's places of whole 8-channel blocks). */
+static void pack_whole(int64_t taps, int64_t whole, const float *FC_RESTRICT w, int64_t ldw,
+                       float *FC_RESTRICT dst, const int64_t *FC_RESTRICT column_at) {
+#pragma GCC unroll 4
+  for (int og = 0; og < TILE_NR; og += 8) {
+    const float *src = w + og * ldw;
+    plain_column place = {taps, 0, 0, 0};
+    for (int64_t k0 = 0; k0 < whole; k0 += 8) {
+      v8 in[8], out[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) /* rows past NR (NEON's 12) zero */
+        in[i] = og + i < TILE_NR ? (v8)(*(const v8u *)(src + i * ldw + k0)) : (v8){0};
+      transpose8(in, out);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) {
+        int64_t at = place.at;
+        if (column_at)
+          at = column_at[k0 + j];
+        else
+          plain_column_next(&place);
+        store_lanes(dst + og + at, out[j], TILE_NR - og < 8 ? TILE_NR - og : 8);
+      }
+    }
+  }
+}
+
 static void pack(int64_t rows, int64_t channels, int64_t taps, const float *w, int64_t ldw,
                  float *FC_RESTRICT dst, const int64_t *column_at) {
   const int64_t cols = channels * taps;
+  /* a full panel's whole 8-column blocks (of whole 8-channel blocks in the plain layout) take the
+   * fast path: 3-4 times faster than the general one below */
+  int64_t k_start = 0;
+  if (rows >= TILE_NR) {
+    k_start = column_at ? cols / 8 * 8 : channels / CB * CB * taps;
+    pack_whole(taps, k_start, w, ldw, dst, column_at);
+    if (k_start == cols) return;
+  }
   for (int64_t og = 0; og < TILE_NR; og += 8) {
     const int64_t n = min64(8, max64(0, min64(TILE_NR - og, rows - og)));
-    int64_t c = 0, t = 0; /* of column k0 + j */
-    for (int64_t k0 = 0; k0 < cols; k0 += 8) {
+    int64_t c = k_start / taps, t = k_start % taps; /* of column k0 + j */
+    for (int64_t k0 = k_start; k0 < cols; k0 += 8) {
       const int64_t m = min64(8, cols - k0);
       v8 in[8], out[8];
       for (int64_t i = 0; i < 8; i++) in[i] = i < n ? load8(w + (og + i) * ldw + k0, m) : (v8){0};
