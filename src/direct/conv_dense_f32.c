@@ -147,7 +147,7 @@ static void pack(int64_t rows, int64_t channels, int64_t taps, const float *w, i
   }
 }
 
-/* Fills the band for the item's output rows with channels [c0, c0 + nc). */
+/* Fills the band for the item's output rows with input channels [c0, c0 + nc). */
 static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t sw = it->stride[2], row_pixels = sw * it->wq;
   const int64_t d0 = it->od * it->stride[0] - it->pad[0];
@@ -368,56 +368,52 @@ static int64_t pass_channels(int64_t taps, int64_t panels) {
   return max64(CB, fit / CB * CB);
 }
 
-/* Per channel block: the band; per sweep of it->sweep panels of NR output channels: their weights
- * (packed here when not yet), then per pass of pass_channels input channels every tile of the
- * band for each panel in turn (the band lines of the tile still in L1), accumulating in it->acc,
- * then the accumulators into y. */
-static void run(const fc_conv_dense *it) {
+/* Input channels [c0, c0 + nc) of the band (built by `band`): per sweep of it->sweep panels of NR
+ * output channels, their weights (packed here when not yet), then per pass of pass_channels input
+ * channels every tile of the band for each panel in turn (the band lines of the tile still in L1),
+ * accumulating in it->acc, then the accumulators into y (written when c0 is 0, else added). */
+static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t width = it->col1 - it->col0, pixels = (it->row1 - it->row0) * width;
   const int64_t k = it->channels * it->taps, pass = pass_channels(it->taps, it->sweep);
   const int64_t acc_panel = (pixels + TILE_MR - 1) / TILE_MR * TILE_MR * TILE_NR;
-  for (int64_t c0 = 0; c0 < it->channels; c0 += it->channel_block) {
-    const int64_t nc = min64(it->channel_block, it->channels - c0);
-    const int64_t panel_floats = nc * it->taps * TILE_NR;
-    build_band(it, c0, nc);
-    for (int64_t s0 = it->oc0; s0 < it->oc1; s0 += it->sweep * TILE_NR) {
-      const int64_t panels = min64(it->sweep, (it->oc1 - s0 + TILE_NR - 1) / TILE_NR);
-      const float *w = it->weight + s0 * k + c0 * it->taps * TILE_NR;
-      int64_t w_step = k * TILE_NR; /* between panels */
-      if (!it->weight) {
-        for (int64_t q = 0; q < panels; q++) {
-          const int64_t o0 = s0 + q * TILE_NR;
-          pack(min64(TILE_NR, it->oc1 - o0), nc, it->taps, it->raw + o0 * k + c0 * it->taps, k,
-               it->panel + q * panel_floats, NULL);
-        }
-        w = it->panel;
-        w_step = panel_floats;
-      }
-      /* the next sweep's raw weights, spread over the tiles of this sweep's last pass */
-      const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
-      const int64_t ahead_rows =
-          it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
-      prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
-                                     ahead_rows, nc * it->taps, k, tiles);
-      for (int64_t p0 = 0; p0 < nc; p0 += pass) {
-        const float *band = it->band + p0 / CB * it->slab * CB;
-        for (int64_t i = 0; i * TILE_MR < pixels; i++) {
-          int64_t pixel[TILE_MR];
-          tile_pixels(it, i, pixels, width, pixel, NULL);
-          if (p0 + pass >= nc) prefetch_step(&ahead);
-          for (int64_t q = 0; q < panels; q++)
-            tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
-                 w + q * w_step + p0 * it->taps * TILE_NR,
-                 it->acc + q * acc_panel + i * TILE_MR * TILE_NR, p0 == 0);
-        }
-      }
+  const int64_t panel_floats = nc * it->taps * TILE_NR;
+  for (int64_t s0 = it->oc0; s0 < it->oc1; s0 += it->sweep * TILE_NR) {
+    const int64_t panels = min64(it->sweep, (it->oc1 - s0 + TILE_NR - 1) / TILE_NR);
+    const float *w = it->weight + s0 * k + c0 * it->taps * TILE_NR;
+    int64_t w_step = k * TILE_NR; /* between panels */
+    if (!it->weight) {
       for (int64_t q = 0; q < panels; q++) {
         const int64_t o0 = s0 + q * TILE_NR;
-        store_panel(it, it->acc + q * acc_panel, pixels, width, o0, min64(TILE_NR, it->oc1 - o0),
-                    c0 == 0);
+        pack(min64(TILE_NR, it->oc1 - o0), nc, it->taps, it->raw + o0 * k + c0 * it->taps, k,
+             it->panel + q * panel_floats, NULL);
       }
+      w = it->panel;
+      w_step = panel_floats;
+    }
+    /* the next sweep's raw weights, spread over the tiles of this sweep's last pass */
+    const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
+    const int64_t ahead_rows =
+        it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
+    prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
+                                   ahead_rows, nc * it->taps, k, tiles);
+    for (int64_t p0 = 0; p0 < nc; p0 += pass) {
+      const float *band = it->band + p0 / CB * it->slab * CB;
+      for (int64_t i = 0; i * TILE_MR < pixels; i++) {
+        int64_t pixel[TILE_MR];
+        tile_pixels(it, i, pixels, width, pixel, NULL);
+        if (p0 + pass >= nc) prefetch_step(&ahead);
+        for (int64_t q = 0; q < panels; q++)
+          tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
+               w + q * w_step + p0 * it->taps * TILE_NR,
+               it->acc + q * acc_panel + i * TILE_MR * TILE_NR, p0 == 0);
+      }
+    }
+    for (int64_t q = 0; q < panels; q++) {
+      const int64_t o0 = s0 + q * TILE_NR;
+      store_panel(it, it->acc + q * acc_panel, pixels, width, o0, min64(TILE_NR, it->oc1 - o0),
+                  c0 == 0);
     }
   }
 }
 
-const fc_dense_ops FC_SYM(fc_dense_f32_ops) = {TILE_MR, TILE_NR, pack, run};
+const fc_dense_ops FC_SYM(fc_dense_f32_ops) = {TILE_MR, TILE_NR, pack, build_band, run};
