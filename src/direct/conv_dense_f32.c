@@ -253,9 +253,14 @@ static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset
     for (int j = 0; j < TILE_NV; j++) fc_store(acc_out + r * TILE_NR + j * FC_L, acc[r][j]);
 }
 
-/* y[0:count] = v (first) or y[0:count] + v; count a constant once inlined, so the copies are
- * vector moves. */
-FC_INLINE void put_pixels(float *y, v8 v, int count, int first) {
+/* y[0:count] (first) or y[0:count] + v (columns col_stride apart: a transposed layer's phase
+ * writes every stride-th column); count a constant once inlined, so unit-stride copies are vector
+ * moves. */
+FC_INLINE void put_pixels(float *y, int64_t col_stride, v8 v, int count, int first) {
+  if (col_stride != 1) {
+    for (int r = 0; r < count; r++) y[r * col_stride] = first ? v[r] : y[r * col_stride] + v[r];
+    return;
+  }
   if (!first) {
     v8 old = {0};
     memcpy(&old, y, (size_t)count * sizeof(float));
@@ -264,10 +269,11 @@ FC_INLINE void put_pixels(float *y, v8 v, int count, int first) {
   memcpy(y, &v, (size_t)count * sizeof(float));
 }
 
-/* A full tile of MR pixels that are consecutive in the output: result[MR][NR] transposed 8 x 8 in
- * registers (bias added first, along the lanes), stored as runs of pixels per channel. */
-static void store_tile(const float *result, int64_t no, float *y, int64_t channel_stride, int first,
-                       const float *bias) {
+/* A full tile of MR pixels that are evenly spaced in the output (col_stride apart):
+ * result[MR][NR] transposed 8 x 8 in registers (bias added first, along the lanes), stored as
+ * runs of pixels per channel. */
+static void store_tile(const float *result, int64_t no, float *y, int64_t channel_stride,
+                       int64_t col_stride, int first, const float *bias) {
   enum { LAST = TILE_MR % 8 ? TILE_MR % 8 : 8 };
   for (int64_t og = 0; og < no; og += 8) {
     const int64_t n = min64(8, no - og);
@@ -280,11 +286,11 @@ static void store_tile(const float *result, int64_t no, float *y, int64_t channe
                                  : (v8){0};
       transpose8(in, out);
       for (int64_t j = 0; j < n; j++) {
-        float *d = y + (og + j) * channel_stride + pg;
+        float *d = y + (og + j) * channel_stride + pg * col_stride;
         if (pg + 8 <= TILE_MR)
-          put_pixels(d, out[j], 8, first);
+          put_pixels(d, col_stride, out[j], 8, first);
         else
-          put_pixels(d, out[j], LAST, first);
+          put_pixels(d, col_stride, out[j], LAST, first);
       }
     }
   }
@@ -318,8 +324,12 @@ static void store_panel(const fc_conv_dense *it, const float *acc, int64_t pixel
     const int64_t nq = min64(TILE_MR, pixels - i * TILE_MR);
     int64_t pixel[TILE_MR], y_offset[TILE_MR];
     tile_pixels(it, i, pixels, width, pixel, y_offset);
-    if (nq == TILE_MR && y_offset[TILE_MR - 1] - y_offset[0] == TILE_MR - 1) {
-      store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, first, bias);
+    int even = nq == TILE_MR;
+    for (int64_t r = 1; r < TILE_MR && even; r++)
+      even = y_offset[r] - y_offset[0] == r * it->out_col_stride;
+    if (even) {
+      store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
+                 bias);
       continue;
     }
     /* [pixel][channel] into the channels-first output, pixel by pixel */
