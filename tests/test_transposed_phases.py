@@ -7,8 +7,9 @@ stride (phases with unequal sub-kernels), dilations sharing a factor with the st
 taps, which are the bias), negative sub-padding (padding beyond the kernel span), asymmetric padding
 and output_padding (a trailing phase one row longer), groups, 1-D and 3-D, channels off the 8-channel
 band and the register tile, one-shot weights packed in several blocks of output channels, batches
-with groups. Each runs through the functional API and a plan called twice, at one and two threads;
-one layer also channels-last.
+with groups, bands cut into row bands or channel blocks (the phases of an item share one band).
+Each runs through the functional API and a plan called twice, at one and two threads; one layer
+also channels-last.
 
 Tolerance: max|y - ref| / max|ref| <= 2e-5 in float32, as for the dense kernel (tests/test_dense_kernels.py).
 """
@@ -39,6 +40,10 @@ CASES = [
     # one-shot calls pack the weights in blocks of output channels (1 MiB): two blocks, the last ragged
     ("weight blocks, ragged", 2, 64, 280, (3, 5), (4, 4), 2, ((1, 1), (1, 1)), 0, 1, 1),
     ("groups 3, batch 3", 3, 48, 57, (4, 3), (3, 3), 2, ((1, 1), (0, 2)), 1, 1, 3),
+    # the phases of an item share one band: cut into row bands (phases of 1,500 outputs) or into
+    # channel blocks (a band of 6,000 channels), the phases one row or column apart in size
+    ("row bands", 1, 16, 20, (40, 37), (4, 4), 2, ((1, 1), (1, 1)), 1, 1, 1),
+    ("channel blocks", 1, 6000, 10, (9, 10), (4, 4), 2, ((2, 1), (1, 1)), (0, 1), 1, 1),
 ]
 
 

@@ -41,12 +41,15 @@
 #define FC_DENSE_L1_WEIGHT_BYTES (16 * 1024)
 
 /* One work item: output channels [oc0, oc1) of one group, output rows [row0, row1) x columns
- * [col0, col1) of output depth plane od, all input channels (band by band of channel_block). */
+ * [col0, col1) of output depth plane od, over the band of a block of input channels. The band
+ * starts at input (od, row0, col0) * stride - pad; its extent covers the item's taps, which may
+ * start past its first slice, row or column (tap_offset): so several convolutions reading one
+ * input at different offsets (the phases of a transposed layer) share one band. */
 typedef struct fc_conv_dense {
   const float *x; /* the group's first input channel of this image */
   int64_t in[3], x_channel_stride;
-  int64_t channels, channel_block; /* input channels of the group; per band (a multiple of 8) */
-  int64_t stride[3], pad[3];       /* pad: the leading padding */
+  int64_t channels;          /* input channels of the group */
+  int64_t stride[3], pad[3]; /* pad: the leading padding */
   /* the output's strides (floats) between channels, rows and columns: a transposed layer's phase
    * writes every stride-th row and column of its output (transposed_phases.h) */
   int64_t out_channel_stride, out_row_stride, out_col_stride;
@@ -54,11 +57,11 @@ typedef struct fc_conv_dense {
   int64_t slices, rows, wq, slab; /* slab: pixels per channel block of 8 = slices*rows*sw*wq */
   const int64_t *tap_offset;      /* per tap (kd, kh, kw), in pixels */
   int64_t taps;
-  float *band;         /* ceil(channel_block / 8) * slab * 8 floats */
+  float *band;         /* ceil(channels per band / 8) * slab * 8 floats */
   const float *weight; /* packed, the group's first panel; or NULL: */
   const float *raw;    /* the group's weights w[ocg][icg][taps], packed panel by panel into */
   int64_t sweep;       /* panels of NR output channels per sweep over the band */
-  float *panel;        /* sweep * channel_block * taps * NR floats, right before their use */
+  float *panel;        /* sweep * channels per band * taps * NR floats, right before their use */
   float *acc; /* sweep * ceil(pixels / MR) * MR * NR + 8 floats: the accumulators of a sweep */
   const float *bias; /* NULL, or the group's first output channel's */
   float *y;          /* output depth plane od, row 0, column 0 of the group's first channel */
@@ -84,7 +87,11 @@ typedef struct fc_dense_ops {
    * w[ocg][icg * taps] pack into ceil(ocg / nr) panels, icg * taps * nr floats apart. */
   void (*pack)(int64_t rows, int64_t channels, int64_t taps, const float *w, int64_t ldw,
                float *dst, const int64_t *column_at);
-  void (*run)(const fc_conv_dense *item);
+  /* The band of input channels [c0, c0 + nc) for the item's output block. */
+  void (*band)(const fc_conv_dense *item, int64_t c0, int64_t nc);
+  /* The item's outputs from input channels [c0, c0 + nc), whose band is built: written when c0 is
+   * 0, else added. */
+  void (*run)(const fc_conv_dense *item, int64_t c0, int64_t nc);
 } fc_dense_ops;
 
 #endif

@@ -501,12 +501,42 @@ typedef struct dense_operands {
   dense_target out;
 } dense_operands;
 
+/* The band all of `count` convolutions read (the phases of a transposed layer, or one layer),
+ * which differ only in their kernel, padding and output extent, as one convolution: the largest
+ * padding, the largest output, and a kernel of dilation 1 spanning every convolution's taps from
+ * that padding (its volume the most taps of any, for the sweeps); shift[i][axis]: where
+ * convolution i's first tap sits in the band. */
+static fc_problem shared_band(const dense_operands *op, int64_t count, int64_t (*shift)[3]) {
+  fc_problem u = *op[0].p;
+  for (int a = 0; a < 3; a++) {
+    for (int64_t i = 0; i < count; i++) {
+      u.pad[a] = fc_max(u.pad[a], op[i].p->pad[a]);
+      u.out[a] = fc_max(u.out[a], op[i].p->out[a]);
+    }
+    u.kernel[a] = 1;
+    u.dilation[a] = 1;
+    for (int64_t i = 0; i < count; i++) {
+      shift[i][a] = u.pad[a] - op[i].p->pad[a];
+      u.kernel[a] =
+          fc_max(u.kernel[a], shift[i][a] + (op[i].p->kernel[a] - 1) * op[i].p->dilation[a] + 1);
+    }
+  }
+  for (int64_t i = 0; i < count; i++)
+    u.kernel_volume = fc_max(u.kernel_volume, op[i].p->kernel_volume);
+  u.out_volume = u.out[0] * u.out[1] * u.out[2];
+  return u;
+}
+
 /* The dense kernel over items (image, group, block of output channels, output depth plane, band
- * of rows, band of columns), one band per thread. */
-static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *kernels,
-                               int threads) {
-  const fc_problem *p = op->p;
+ * of rows, band of columns), one band per thread, for `count` convolutions of one input (all of
+ * stride 1 when more than one, all with packed weights): each item builds its band once per block
+ * of input channels and runs every convolution on it. */
+static fc_status forward_dense(const dense_operands *op, int64_t count,
+                               const fc_simd_kernels *kernels, int threads) {
   const fc_dense_ops *ops = kernels->dense_f32;
+  int64_t(*shift)[3] = malloc((size_t)count * sizeof *shift);
+  if (!shift) return FC_STATUS_OUT_OF_MEMORY;
+  const fc_problem band_problem = shared_band(op, count, shift), *p = &band_problem;
   const dense_blocking b = dense_blocks(p);
   const int64_t row_bands = fc_div_ceil(p->out[1], b.rows),
                 col_bands = fc_div_ceil(p->out[2], b.cols);
@@ -535,14 +565,27 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
   const int64_t sweep = fc_max(1, fc_min(fc_min(wanted, oc_block / ops->nr),
                                          DENSE_ACC_BYTES / (panel_acc * (int64_t)sizeof(float))));
   const int64_t acc_floats = sweep * panel_acc + 8;
-  int64_t *tap_offset = malloc((size_t)p->kernel_volume * sizeof *tap_offset);
-  if (!tap_offset) return FC_STATUS_OUT_OF_MEMORY;
-  for (int64_t t = 0; t < p->kernel_volume; t++) {
-    const int64_t kw = t % p->kernel[2], kh = t / p->kernel[2] % p->kernel[1],
-                  kd = t / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
-    tap_offset[t] = (kd * p->dilation[0] * b.band_rows + kh * p->dilation[1]) * row_pixels +
-                    tap_w % p->stride[2] * b.wq + tap_w / p->stride[2];
+  /* per convolution, per tap (kd, kh, kw): where it reads in the band */
+  int64_t taps = 0;
+  for (int64_t i = 0; i < count; i++) taps += op[i].p->kernel_volume;
+  int64_t *tap_offset = malloc((size_t)taps * sizeof *tap_offset);
+  if (!tap_offset) {
+    free(shift);
+    return FC_STATUS_OUT_OF_MEMORY;
   }
+  for (int64_t i = 0, at = 0; i < count; at += op[i].p->kernel_volume, i++) {
+    const fc_problem *q = op[i].p;
+    for (int64_t t = 0; t < q->kernel_volume; t++) {
+      const int64_t kw = t % q->kernel[2], kh = t / q->kernel[2] % q->kernel[1],
+                    kd = t / (q->kernel[2] * q->kernel[1]),
+                    tap_w = shift[i][2] + kw * q->dilation[2];
+      tap_offset[at + t] =
+          ((shift[i][0] + kd * q->dilation[0]) * b.band_rows + shift[i][1] + kh * q->dilation[1]) *
+              row_pixels +
+          tap_w % p->stride[2] * b.wq + tap_w / p->stride[2];
+    }
+  }
+  free(shift);
   /* Unpacked weights (a one-shot call): with one band per group, each panel is used by one item,
    * which packs it right before its use, so the weights cross memory once, not three times
    * (resnet50.l4.3x3: 9.4 MB, 1.2 ms of packing alone); otherwise packed whole first, the
@@ -555,7 +598,6 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
     free(tap_offset);
     return FC_STATUS_OUT_OF_MEMORY;
   }
-  const float *weights = op->packed ? op->packed : packed;
   int failed = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -582,40 +624,48 @@ static fc_status forward_dense(const dense_operands *op, const fc_simd_kernels *
       const int64_t cb = place % col_bands, rb = place / col_bands % row_bands,
                     od = place / (col_bands * row_bands);
       const int64_t oc0 = ob * oc_block, group_oc = gi * p->out_per_group;
-      const fc_conv_dense it = {
+      fc_conv_dense it = {
           .x = op->x + (n * p->in_channels + gi * p->in_per_group) * p->in_volume,
           .in = {p->in[0], p->in[1], p->in[2]},
           .x_channel_stride = p->in_volume,
           .channels = p->in_per_group,
-          .channel_block = b.channel_block,
           .stride = {p->stride[0], p->stride[1], p->stride[2]},
           .pad = {p->pad[0], p->pad[1], p->pad[2]},
-          .out_channel_stride = op->out.channel,
-          .out_row_stride = op->out.row,
-          .out_col_stride = op->out.col,
           .slices = b.slices,
           .rows = b.band_rows,
           .wq = b.wq,
           .slab = slab,
-          .tap_offset = tap_offset,
-          .taps = p->kernel_volume,
           .band = band,
-          .weight = fused ? NULL : weights + gi * group_floats,
-          .raw = op->raw + gi * p->out_per_group * k,
           .sweep = sweep,
           .panel = panel,
           .acc = acc,
           .bias = op->bias ? op->bias + group_oc : NULL,
-          .y = op->out.y + n * op->out.image + group_oc * op->out.channel + od * op->out.plane,
           .od = od,
           .row0 = rb * b.rows,
-          .row1 = fc_min(p->out[1], (rb + 1) * b.rows),
           .col0 = cb * b.cols,
-          .col1 = fc_min(p->out[2], (cb + 1) * b.cols),
           .oc0 = oc0,
           .oc1 = fc_min(p->out_per_group, oc0 + oc_block),
       };
-      ops->run(&it);
+      for (int64_t c0 = 0; c0 < p->in_per_group; c0 += b.channel_block) {
+        const int64_t nc = fc_min(b.channel_block, p->in_per_group - c0);
+        ops->band(&it, c0, nc);
+        for (int64_t i = 0, at = 0; i < count; at += op[i].p->kernel_volume, i++) {
+          const fc_problem *q = op[i].p;
+          it.row1 = fc_min(q->out[1], (rb + 1) * b.rows);
+          it.col1 = fc_min(q->out[2], (cb + 1) * b.cols);
+          if (od >= q->out[0] || it.row0 >= it.row1 || it.col0 >= it.col1) continue;
+          it.tap_offset = tap_offset + at;
+          it.taps = q->kernel_volume;
+          it.weight = fused ? NULL : (op[i].packed ? op[i].packed : packed) + gi * group_floats;
+          it.raw = op[i].raw ? op[i].raw + gi * p->out_per_group * k : NULL;
+          it.out_channel_stride = op[i].out.channel;
+          it.out_row_stride = op[i].out.row;
+          it.out_col_stride = op[i].out.col;
+          it.y = op[i].out.y + n * op[i].out.image + group_oc * op[i].out.channel +
+                 od * op[i].out.plane;
+          ops->run(&it, c0, nc);
+        }
+      }
     }
     fc_scratch_put(band);
     fc_scratch_put(acc);
@@ -640,7 +690,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
         x,
         {y, p->out_channels * p->out_volume, p->out_volume, p->out[1] * p->out[2], p->out[2], 1},
     };
-    return forward_dense(&op, kernels, call->num_threads);
+    return forward_dense(&op, 1, kernels, call->num_threads);
   }
   const int64_t kvol = p->kernel_volume, depth = p->in_per_group * kvol;
   const int rows = thin_groups(p->in_per_group, p->out_per_group, kvol, &kernels->gemm_f32->tile);
@@ -706,9 +756,11 @@ static void fill_target(const fc_problem *p, const dense_target *out, const floa
 /* A transposed layer as one dense convolution per output phase (transposed_phases.h) over items,
  * one per thread when there are enough, else the phases' own split: (group, block of output
  * channels) running every phase of the block when the call packs the weights (the block's packing
- * then serves all its phases and images), else (image, group, block, phase), whole phases first:
- * each builds one band (dcgan.deconv's plan at two threads: 3.26-3.28 ms of CPU time as 2 + 2
- * phases, 3.46 as 2 blocks of 4 phases each). */
+ * then serves all its phases and images), else (image, group, block) running every phase, or, when
+ * images and groups leave threads idle, (image, group, block, phase): the phases of an item share
+ * one band (forward_dense), the phases split over items build one each (dcgan.deconv's plan at two
+ * threads: 3.26-3.28 ms of CPU time as 2 + 2 phases, 3.46 as 2 blocks of 4 phases each, before the
+ * bands were shared). */
 static fc_status transposed_phases(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                    const float *x, float *y) {
   const fc_problem *p = call->problem;
@@ -720,7 +772,8 @@ static fc_status transposed_phases(const fc_engine_call *call, const fc_simd_ker
   /* Blocks: all panels for packed weights, else what fits PHASE_BLOCK_BYTES; then enough items for
    * the threads. */
   const int pack = !st->packed;
-  const int64_t images = pack ? 1 : p->batch, split_phases = pack ? 1 : phases;
+  const int64_t images = pack ? 1 : p->batch;
+  const int64_t split_phases = !pack && images * p->groups < threads ? phases : 1;
   const int64_t panel_bytes = icg * p->kernel_volume * nr * 4;
   int64_t block = pack ? fc_max(1, fc_min(panels, PHASE_BLOCK_BYTES / panel_bytes)) : panels;
   block =
@@ -741,44 +794,56 @@ static fc_status transposed_phases(const fc_engine_call *call, const fc_simd_ker
     const int64_t first_panel = pack ? 0 : g * panels + b * block;
     /* the item's images and phases: all of them when it packs */
     const int64_t n0 = pack ? 0 : image, n1 = pack ? p->batch : image + 1;
-    const int64_t phase0 = pack ? 0 : part, phase1 = pack ? phases : part + 1;
+    const int64_t phase0 = split_phases > 1 ? part : 0,
+                  phase1 = split_phases > 1 ? part + 1 : phases;
     float *packed = pack ? scratch_floats(floats) : NULL;
-    int ok = !pack || (packed && !fc_pack_tap_classes(
-                                     p->kernel, p->stride, p->dilation, icg, ocg, ops,
-                                     (const float *)call->weight + g * icg * ocg * p->kernel_volume,
-                                     o0, o1, base, 0, packed));
+    fc_problem *sub = malloc((size_t)(phase1 - phase0) * sizeof *sub);
+    dense_operands *op = malloc((size_t)(phase1 - phase0) * sizeof *op);
+    int ok =
+        sub && op &&
+        (!pack || (packed && !fc_pack_tap_classes(
+                                 p->kernel, p->stride, p->dilation, icg, ocg, ops,
+                                 (const float *)call->weight + g * icg * ocg * p->kernel_volume, o0,
+                                 o1, base, 0, packed)));
     const float *weights = pack ? packed : st->packed;
-    for (int64_t n = n0; n < n1 && ok; n++)
+    const float *bias = call->bias ? (const float *)call->bias + g * ocg + o0 : NULL;
+    for (int64_t n = n0; n < n1 && ok; n++) {
+      /* the phases with taps, run on one band; the others written here */
+      int64_t count = 0;
       for (int64_t phase = phase0; phase < phase1; phase++) {
-        fc_problem sub;
+        fc_problem *q = &sub[count];
         int64_t first;
-        const int64_t cls = fc_transposed_phase(p, phase, &sub, &first);
+        const int64_t cls = fc_transposed_phase(p, phase, q, &first);
         if (cls == -1) continue;
-        sub.batch = 1;
-        sub.groups = 1;
-        sub.in_channels = icg;
-        sub.out_channels = sub.out_per_group = o1 - o0;
-        const dense_operands op = {
-            &sub,
+        q->batch = 1;
+        q->groups = 1;
+        q->in_channels = icg;
+        q->out_channels = q->out_per_group = o1 - o0;
+        const dense_operands phase_op = {
+            q,
             NULL,
             cls < 0 ? NULL
                     : weights + base[cls] +
                           first_panel * fc_tap_class_panel_floats(p->kernel, p->stride, p->dilation,
                                                                   cls, icg, nr),
-            call->bias ? (const float *)call->bias + g * ocg + o0 : NULL,
+            bias,
             x + (n * p->in_channels + g * icg) * p->in_volume,
             {y + (n * p->out_channels + g * ocg + o0) * p->out_volume + first, 0, p->out_volume,
              p->stride[0] * p->out[1] * p->out[2], p->stride[1] * p->out[2], p->stride[2]},
         };
         if (cls == -2)
-          fill_target(&sub, &op.out, op.bias);
+          fill_target(q, &phase_op.out, bias);
         else
-          ok = forward_dense(&op, kernels, inner) == FC_STATUS_OK;
+          op[count++] = phase_op;
       }
+      if (count) ok = forward_dense(op, count, kernels, inner) == FC_STATUS_OK;
+    }
     if (!ok) {
 #pragma omp atomic write
       failed = 1;
     }
+    free(sub);
+    free(op);
     fc_scratch_put(packed);
   }
   free(base);

@@ -66,9 +66,9 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
                         float *dst) {
   const int64_t nr = ops->nr, kvol = kernel[0] * kernel[1] * kernel[2];
   /* Where tap t goes: its class's first panel (at[t]), the class's taps (taps_of[t]) and its
-   * reversed place among them (sub[t]; the class's panels are taps_of[t] * icg * nr apart) */
-  int64_t *at = malloc(4 * (size_t)kvol * sizeof *at), *taps_of = at + kvol, *sub = taps_of + kvol,
-          *column_at = sub + kvol;
+   * reversed place among them (sub[t]); the class's panels are panel_step[t] floats apart */
+  int64_t *at = malloc(5 * (size_t)kvol * sizeof *at), *taps_of = at + kvol, *sub = taps_of + kvol,
+          *panel_step = sub + kvol, *column_at = panel_step + kvol;
   if (!at) return 1;
   for (int64_t t = 0; t < kvol; t++) {
     const int64_t k[3] = {t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]};
@@ -83,16 +83,18 @@ int fc_pack_tap_classes(const int64_t kernel[3], const int64_t stride[3], const 
     at[t] = base[cls] + first_panel * taps * icg * nr;
     taps_of[t] = taps;
     sub[t] = sub_tap;
+    panel_step[t] = taps * icg * nr;
   }
   /* The source in memory order: each run w[ic][o .. o + nr][taps] transposed, each tap's nr floats
    * straight to their class */
-  for (int64_t ic = 0; ic < icg; ic++)
-    for (int64_t o = o0, panel = 0; o < o1; o += nr, panel++) {
-      for (int64_t t = 0; t < kvol; t++)
-        column_at[t] = at[t] + panel * icg * taps_of[t] * nr +
-                       fc_dense_weight_at(icg, taps_of[t], nr, ic, sub[t]);
+  for (int64_t ic = 0; ic < icg; ic++) {
+    for (int64_t t = 0; t < kvol; t++)
+      column_at[t] = at[t] + fc_dense_weight_at(icg, taps_of[t], nr, ic, sub[t]);
+    for (int64_t o = o0; o < o1; o += nr) {
       ops->pack(fc_min(nr, o1 - o), 1, kvol, w + (ic * ocg + o) * kvol, kvol, dst, column_at);
+      for (int64_t t = 0; t < kvol; t++) column_at[t] += panel_step[t];
     }
+  }
   free(at);
   return 0;
 }
