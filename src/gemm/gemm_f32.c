@@ -7,6 +7,8 @@
  *                     wide 4x24 (12 + 3 + 1), 4x8
  *   AVX-512 (32 zmm): 14x32 (28 + 2 + 1), 14x16 for the last columns; wide 8x48 (24 + 3 + 1), 8x16
  *   NEON (32 q):      8x12 (24 + 3 + 1), 8x4 for the last columns; wide 6x16 (24 + 4 + 1), 6x4
+ * and for the last few columns (fewer than NARROW_NR) the narrow kernel, vectorised along the rows
+ * (gemm_f32_narrow.inc): AVX2 1-6 columns of 6-row panels, 1-4 of 4-row ones.
  *
  * Loop nest (BLIS order, gemm.h), A packed ahead:
  *   for jc in N step NC: for pc in K step KC: for ic in M step MC:
