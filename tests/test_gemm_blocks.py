@@ -64,3 +64,23 @@ def test_gemm_matches_reference(case, layout, threads):
     plan = fastconv.Convolution(w, b, layout=layout, **kw)
     for _ in range(2):
         assert rel_err(cf(plan(xin)), ref) <= TOLERANCE
+
+
+# The last 1 to 7 columns (and GEMMs of fewer than 8) run on the narrow kernel, vectorised along the
+# rows: every width alone and after 48 columns (whole slivers of both AVX2 tiles, 16 and 24), rows
+# off every panel height and past one row block, one reduction step and two K blocks.
+NARROW_COLUMNS = [*range(1, 8), *range(49, 56)]
+
+
+@pytest.mark.parametrize("k", [1, 300])
+@pytest.mark.parametrize("rows", [5, 64, 258, 300])
+@pytest.mark.parametrize("columns", NARROW_COLUMNS)
+def test_narrow_columns_match_reference(columns, rows, k):
+    rng = np.random.default_rng(columns * 1000 + rows + k)
+    x = rng.standard_normal((1, k, 1, columns)).astype(np.float32)
+    w = rng.standard_normal((rows, k, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(rows).astype(np.float32)
+    ref = reference_conv(x, w, b, stride=1, pad_pairs=0, groups=1)
+    kw = dict(algorithm="direct", num_threads=1)
+    assert rel_err(fastconv.conv2d(x, w, b, **kw), ref) <= TOLERANCE
+    assert rel_err(fastconv.Convolution(w, b, **kw)(x), ref) <= TOLERANCE

@@ -82,6 +82,21 @@ def test_matches_reference_on_ragged_tiles(padding, size, algorithm):
     check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1, algorithm=algorithm)
 
 
+# Tile counts whose last sliver holds 1 to 7 tiles (the GEMM's narrow kernel), alone and after 16
+# (a whole AVX2 sliver), and 49 (resnet50's 14 x 14): one row of tiles, output channels off every
+# panel height.
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("cout", [7, 64, 100])
+@pytest.mark.parametrize("tiles", [*range(1, 8), *range(17, 24), 49])
+def test_narrow_tile_counts_match_reference(tiles, cout, algorithm):
+    rng = np.random.default_rng(tiles * 100 + cout)
+    m = 4 if algorithm == "winograd_f4" else 2
+    size = (7 * m, 7 * m) if tiles == 49 else (m, m * tiles)
+    x = rng.standard_normal((1, 9, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, 9, 3, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(cout, dtype=np.float32), "same", 1, algorithm=algorithm)
+
+
 @pytest.mark.parametrize(
     ("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)]
 )

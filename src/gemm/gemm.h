@@ -31,10 +31,22 @@
 typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                    size_t m, size_t n, int accumulate, const float *bias);
 
+/* Columns below which the narrow kernel takes them (1 to 7 last columns, or a GEMM that narrow). */
+#define FC_GEMM_NARROW_NR 8
+
+/* C[0:m][0:n] = (accumulate ? C : bias[i]) + A[0:m][kc] x B_sliver[kc][0:n] for n < narrow_nr:
+ * all m rows of a block, A in packed panels of MR rows panel_floats apart (from a panel boundary),
+ * the sliver's rows ldb apart. Vectorised along the rows (gemm_f32_narrow.inc). */
+typedef void (*fc_gemm_narrow_fn)(size_t kc, const float *a, size_t panel_floats, const float *b,
+                                  size_t ldb, float *c, size_t ldc, size_t m, size_t n,
+                                  int accumulate, const float *bias);
+
 typedef struct fc_gemm_tile {
   int mr, nr;  /* main tile */
   int tail_nr; /* a narrower tile (same MR) for the last columns; 0 = none */
   fc_gemm_ukernel_fn main, tail;
+  int narrow_nr; /* fewer columns than this go to narrow */
+  fc_gemm_narrow_fn narrow;
   const char *name;
 } fc_gemm_tile;
 

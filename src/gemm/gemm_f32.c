@@ -7,6 +7,8 @@
  *                     wide 4x24 (12 + 3 + 1), 4x8
  *   AVX-512 (32 zmm): 14x32 (28 + 2 + 1), 14x16 for the last columns; wide 8x48 (24 + 3 + 1), 8x16
  *   NEON (32 q):      8x12 (24 + 3 + 1), 8x4 for the last columns; wide 6x16 (24 + 4 + 1), 6x4
+ * and for the last few columns (fewer than NARROW_NR) the narrow kernel, vectorised along the rows
+ * (gemm_f32_narrow.inc): AVX2 1-6 columns of 6-row panels, 1-4 of 4-row ones.
  *
  * Loop nest (BLIS order, gemm.h), A packed ahead:
  *   for jc in N step NC: for pc in K step KC: for ic in M step MC:
@@ -52,7 +54,18 @@
 #define UK_MR WIDE_MR
 #define UK_NV 1
 #define UK_NAME fc_gemm_f32_ukernel_wide_tail
+#include "gemm/gemm_f32_narrow.inc"
 #include "gemm/gemm_f32_ukernel.inc"
+NARROW_KERNEL(narrow_tile, TILE_MR)
+NARROW_KERNEL(narrow_wide, WIDE_MR)
+/* The narrow kernel takes n columns when its lanes hold no more padding than the tail tile's:
+ * n / tail_nr <= mr / (its vectors' lanes). Measured on 1x1 layers of 256 x 256 (AVX2): 6-row
+ * panels (75 % of 8 lanes) beat the 6x8 tail up to n = 6 (1 column: 3x, 6: 1.2x, 7: 0.6-0.9x),
+ * 4-row panels (50 %) beat the 4x8 tail up to n = 4. */
+#define NARROW_NR(mr)                                           \
+  ((mr)*FC_L / (NARROW_VECS(mr) * FC_L) + 1 < FC_GEMM_NARROW_NR \
+       ? (mr)*FC_L / (NARROW_VECS(mr) * FC_L) + 1               \
+       : FC_GEMM_NARROW_NR)
 
 static void pack_b_matrix(const void *ctx_, size_t pc, size_t kc, size_t jr, size_t n, size_t nrp,
                           float *FC_RESTRICT dst) {
@@ -141,6 +154,11 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
           /* the last columns go to the narrow kernel when they fit in it */
           const int tail = t->tail && nn <= (size_t)t->tail_nr;
           pack_b(pack_ctx, pc, kc, jc + jr, nn, tail ? (size_t)t->tail_nr : nr, sliver);
+          if (nn < (size_t)t->narrow_nr) { /* all the block's rows at once */
+            t->narrow(kc, panels, panel_floats, sliver, tail ? (size_t)t->tail_nr : nr,
+                      c + ic * ldc + jc + jr, ldc, mc, nn, accumulate, bias ? bias + ic : NULL);
+            continue;
+          }
           const fc_gemm_ukernel_fn uk = tail ? t->tail : t->main;
           for (size_t ir = 0; ir < mc; ir += mr)
             uk(kc, panels + ir / mr * panel_floats, sliver, c + (ic + ir) * ldc + jc + jr, ldc,
@@ -153,9 +171,10 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
 
 const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
     .tile = {TILE_MR, TILE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
-             FC_SYM(fc_gemm_f32_ukernel_tail), TILE_NAME},
+             FC_SYM(fc_gemm_f32_ukernel_tail), NARROW_NR(TILE_MR), narrow_tile, TILE_NAME},
     .wide_tile = {WIDE_MR, WIDE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_wide),
-                  FC_SYM(fc_gemm_f32_ukernel_wide_tail), WIDE_NAME},
+                  FC_SYM(fc_gemm_f32_ukernel_wide_tail), NARROW_NR(WIDE_MR), narrow_wide,
+                  WIDE_NAME},
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,
     .pack_b_matrix = pack_b_matrix,

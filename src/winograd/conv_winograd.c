@@ -113,6 +113,12 @@ static void products(const fc_gemm_tile *gemm, const float *u, const float *v,
     const float *b = v + t0 * k;
     for (int64_t pc = 0; pc < k; pc += FC_GEMM_KC) {
       const int64_t kc = fc_min(FC_GEMM_KC, k - pc);
+      if (n < gemm->narrow_nr) { /* the channel block's rows at once */
+        gemm->narrow((size_t)kc, u + pc * gemm->mr, (size_t)(gemm->mr * k), b + pc * width,
+                     (size_t)width, mv + t0, (size_t)ldm, (size_t)channels, (size_t)n, pc != 0,
+                     NULL);
+        continue;
+      }
       for (int64_t oc = 0; oc < channels; oc += gemm->mr)
         uk((size_t)kc, u + oc * k + pc * gemm->mr, b + pc * width, mv + oc * ldm + t0, (size_t)ldm,
            (size_t)fc_min(gemm->mr, channels - oc), (size_t)n, pc != 0, NULL);
