@@ -43,6 +43,16 @@ static inline int64_t fc_div_floor(int64_t a, int64_t b) {
 static inline int64_t fc_div_ceil(int64_t a, int64_t b) { return -fc_div_floor(-a, b); }
 static inline int64_t fc_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t fc_max(int64_t a, int64_t b) { return a > b ? a : b; }
+/* x rounded up to a multiple of m (m > 0), and the greatest common divisor (a, b >= 0). */
+static inline int64_t fc_round_up_to(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
+static inline int64_t fc_gcd(int64_t a, int64_t b) {
+  while (b) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
 
 /* The range [lo, hi) of output positions o along one axis whose input position
  * o * stride + offset (offset = tap * dilation - pad) lies inside [0, in_size), clamped to

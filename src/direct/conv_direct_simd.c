@@ -27,17 +27,6 @@
 /* Columns of the transposed path's buffer: about 1 MiB of float32. */
 #define FC_COLUMN_FLOATS (INT64_C(1) << 18)
 
-static int64_t gcd(int64_t a, int64_t b) {
-  while (b) {
-    const int64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-static int64_t fc_round_up_i(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
-
 /* Groups this thin (few output channels, or a short reduction) waste most of a GEMM tile; the row
  * kernel feeds every load to one to four FMAs instead. */
 static int thin_groups(int64_t in_per_group, int64_t out_per_group, int64_t kernel_volume,
@@ -96,7 +85,8 @@ typedef struct simd_state {
  * 85 GFLOP/s; on 256 channels both within 1 %). The transposed layers keep the main tile. */
 static const fc_gemm_tile *gemm_tile(const fc_gemm_ops *ops, int transposed, int64_t rows) {
   const fc_gemm_tile *main = &ops->tile, *wide = &ops->wide_tile;
-  return !transposed && fc_round_up_i(rows, wide->mr) < fc_round_up_i(rows, main->mr) ? wide : main;
+  return !transposed && fc_round_up_to(rows, wide->mr) < fc_round_up_to(rows, main->mr) ? wide
+                                                                                        : main;
 }
 
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
@@ -591,7 +581,7 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
   const int64_t outer = p->batch * p->groups;
   const int64_t want = call->num_threads > 1 ? (int64_t)call->num_threads * FC_ITEMS_PER_THREAD : 1;
   /* A block's first row, o0 * kvol, must start a packed panel of MR rows. */
-  const int64_t unit = tile->mr / gcd(tile->mr, kvol);
+  const int64_t unit = tile->mr / fc_gcd(tile->mr, kvol);
   const int64_t parts = fc_max(1, fc_div_ceil(want, outer));
   const int64_t block =
       fc_min(fc_div_ceil(ocg, unit), fc_div_ceil(fc_div_ceil(ocg, parts), unit)) * unit;

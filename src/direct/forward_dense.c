@@ -7,8 +7,6 @@
 #include "direct/conv_dense.h"
 #include "direct/direct_simd_parts.h"
 
-static int64_t round_up(int64_t x, int64_t m) { return fc_div_ceil(x, m) * m; }
-
 int64_t fc_dense_group_floats(const fc_dense_ops *ops, int64_t ocg, int64_t k) {
   return fc_div_ceil(ocg, ops->nr) * ops->nr * k;
 }
@@ -63,7 +61,7 @@ static dense_blocking dense_blocks(const fc_problem *p) {
   const int64_t min_pixels = fc_min(DENSE_MIN_PIXELS, p->out[1] * p->out[2]);
   int64_t icb = p->in_per_group;
   for (;;) {
-    const int64_t slab_bytes = round_up(icb, FC_DENSE_CB) * b.slices * (int64_t)sizeof(float);
+    const int64_t slab_bytes = fc_round_up_to(icb, FC_DENSE_CB) * b.slices * (int64_t)sizeof(float);
     /* rows while the band fits, else one row and the columns that fit */
     b.cols = fc_min(p->out[2], DENSE_MAX_PIXELS);
     const int64_t row_bytes = slab_bytes * p->stride[2] * band_wq(p, b.cols);
@@ -75,7 +73,7 @@ static dense_blocking dense_blocks(const fc_problem *p) {
       b.cols = fc_min(b.cols, fc_max(8, fit_wq - band_wq(p, 0)));
     }
     if (icb <= FC_DENSE_CB || b.rows * b.cols >= min_pixels) break;
-    icb = round_up(fc_div_ceil(icb, 2), FC_DENSE_CB);
+    icb = fc_round_up_to(fc_div_ceil(icb, 2), FC_DENSE_CB);
   }
   b.channel_block = icb;
   /* balanced bands: 56 rows that fit 11 per band are 6 bands of 10 or fewer, not 5 of 11 and 1 */
@@ -144,7 +142,7 @@ fc_status fc_forward_dense(const dense_operands *op, int64_t count, const fc_sim
   const int64_t band_floats = fc_div_ceil(b.channel_block, FC_DENSE_CB) * slab * FC_DENSE_CB;
   /* panels per sweep (see DENSE_SWEEP_REUSE), as many as their accumulators allow; + 8: the
    * kernel reads whole 8-channel rows of them, past NR on NEON (12) */
-  const int64_t panel_acc = round_up(b.rows * b.cols, ops->mr) * ops->nr;
+  const int64_t panel_acc = fc_round_up_to(b.rows * b.cols, ops->mr) * ops->nr;
   const int64_t wanted = fc_div_ceil(b.slices * b.band_rows * row_pixels * DENSE_SWEEP_REUSE,
                                      b.rows * b.cols * p->kernel_volume * ops->nr);
   const int64_t sweep = fc_max(1, fc_min(fc_min(wanted, oc_block / ops->nr),

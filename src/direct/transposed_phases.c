@@ -3,22 +3,13 @@
 
 #include <stdlib.h>
 
-static int64_t gcd(int64_t a, int64_t b) {
-  while (b) {
-    const int64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
 /* Tap class c of one axis: its first tap, its tap count and the step between its taps. */
 typedef struct axis_class {
   int64_t first, count, step;
 } axis_class;
 
 static axis_class class_of(int64_t kernel, int64_t stride, int64_t dilation, int64_t c) {
-  axis_class a = {0, 0, stride / gcd(stride, dilation)};
+  axis_class a = {0, 0, stride / fc_gcd(stride, dilation)};
   while (a.first < kernel && a.first < a.step && a.first * dilation % stride != c) a.first++;
   if (a.first < kernel && a.first < a.step) a.count = (kernel - 1 - a.first) / a.step + 1;
   return a;
@@ -111,7 +102,7 @@ int64_t fc_transposed_phase(const fc_problem *p, int64_t phase, fc_problem *sub,
     const int64_t s = p->stride[i], d = p->dilation[i];
     const int64_t c = (f[i] + p->pad[i]) % s;
     const axis_class a = class_of(p->kernel[i], s, d, c);
-    const int64_t sub_dilation = d / gcd(s, d);
+    const int64_t sub_dilation = d / fc_gcd(s, d);
     cls = cls * s + c;
     sub->kernel[i] = a.count;
     sub->stride[i] = 1;
