@@ -21,41 +21,51 @@
 #include "simd/simd.h"
 
 /* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi, with the weights of
- * kernel row i - r at w_i - r * kw_count. */
-#define PLANE_INPUT_ROW(R, V, row, w_i, r_lo, r_hi, k0, k1)                        \
-  for (int64_t kw = (k0); kw < (k1); kw++) {                                       \
-    fc_vf x[V];                                                                    \
-    _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                    \
-        fc_load((row) + p->col_offset[kw] + v * FC_L);                             \
-    _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++) {              \
-      const fc_vf wv = fc_set1((w_i)[kw - r * kw_count]);                          \
-      _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] += wv * x[v]; \
-    }                                                                              \
+ * kernel row i - r at w_i - r * kw_count. K > 0: a K x K kernel of unit width dilation, known at
+ * compile time (TAP_OFFSET). */
+#define TAP_OFFSET(K, kw) ((K) ? (kw) : p->col_offset[kw])
+#define PLANE_INPUT_ROW(K, R, V, row, w_i, r_lo, r_hi, k0, k1)                          \
+  {                                                                                     \
+    const float *x_row = (row), *w_row = (w_i);                                         \
+    /* opaque to the optimizer, which would otherwise keep a fixed-size kernel's weight \
+     * broadcasts live from one input row to the next and an address per tap across the \
+     * column loop (25 vectors and 100 pointers: spills) */                             \
+    __asm__("" : "+r"(x_row), "+r"(w_row));                                             \
+    _Pragma("GCC unroll 8") for (int64_t kw = (k0); kw < (k1); kw++) {                  \
+      fc_vf x[V];                                                                       \
+      _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                       \
+          fc_load(x_row + TAP_OFFSET(K, kw) + v * FC_L);                                \
+      _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++) {                 \
+        const fc_vf wv = fc_set1(w_row[kw - r * kw_count]);                             \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] += wv * x[v];    \
+      }                                                                                 \
+    }                                                                                   \
   }
 
-#define PLANE_BLOCK(NAME, R, V)                                                                  \
+#define PLANE_BLOCK(NAME, K, R, V)                                                               \
   FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {        \
     fc_vf acc[R][V];                                                                             \
     const fc_vf b = fc_set1(p->bias ? *p->bias : 0.0f);                                          \
     _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
         _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] = b;                      \
-    const int64_t kh_count = p->kh_count, kw_count = p->kw_count, kw_last = p->kw_last;          \
+    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;        \
+    const int64_t kw_last = (K) ? (K) : p->kw_last;                                              \
     const int64_t step = p->kh_step;                                                             \
     for (int64_t ic = 0; ic < p->channels; ic++) {                                               \
       const float *s = src + ic * p->channel_stride;                                             \
       const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last);                   \
       /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */        \
       _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                   \
-          PLANE_INPUT_ROW(R, V, s + i * step, w + i * kw_count, 0, i, 0, kw_count);              \
+          PLANE_INPUT_ROW(K, R, V, s + i * step, w + i * kw_count, 0, i, 0, kw_count);           \
       for (int64_t i = R - 1; i < kh_count - 1; i++)                                             \
-        PLANE_INPUT_ROW(R, V, s + i * step, w + i * kw_count, 0, R - 1, 0, kw_count);            \
+        PLANE_INPUT_ROW(K, R, V, s + i * step, w + i * kw_count, 0, R - 1, 0, kw_count);         \
       /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row \
        */                                                                                        \
       _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                     \
         const float *row = s + (kh_count - 1 + j) * step,                                        \
                     *w_i = w + (kh_count - 1 + j) * kw_count;                                    \
-        PLANE_INPUT_ROW(R, V, row, w_i, j, R - 1, 0, kw_last);                                   \
-        PLANE_INPUT_ROW(R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                        \
+        PLANE_INPUT_ROW(K, R, V, row, w_i, j, R - 1, 0, kw_last);                                \
+        PLANE_INPUT_ROW(K, R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                     \
       }                                                                                          \
     }                                                                                            \
     _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
@@ -70,9 +80,9 @@
 
 /* R rows of the plane: blocks of V vectors, then the rest one vector at a time. noinline keeps
  * each variant's register allocation to itself. */
-#define PLANE_ROWS(NAME, R, V)                                                                     \
-  PLANE_BLOCK(NAME##_wide, R, V)                                                                   \
-  PLANE_BLOCK(NAME##_narrow, R, 1)                                                                 \
+#define PLANE_ROWS(NAME, K, R, V)                                                                  \
+  PLANE_BLOCK(NAME##_wide, K, R, V)                                                                \
+  PLANE_BLOCK(NAME##_narrow, K, R, 1)                                                              \
   __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
     int64_t j = 0;                                                                                 \
     for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L);       \
@@ -80,23 +90,43 @@
   }
 
 /* Registers: R * V accumulators + V inputs + 1 broadcast weight, of 16 on AVX2; loads per FMA:
- * (V + R) / (R * V). */
-PLANE_ROWS(rows_4, 4, 3)
-PLANE_ROWS(rows_3, 3, 3)
-PLANE_ROWS(rows_2, 2, 4)
-PLANE_ROWS(rows_1, 1, 12)
+ * (V + R) / (R * V). One family for any kernel (K = 0), and ones for the 3x3 and 5x5 kernels of
+ * image filters, whose taps unrolled at compile time drop the loop and tap-offset loads between
+ * the FMAs (blocks of R rows need R <= K). */
+#define PLANE_FAMILY(NAME, K)    \
+  PLANE_ROWS(NAME##_1, K, 1, 12) \
+  PLANE_ROWS(NAME##_2, K, 2, 4)  \
+  PLANE_ROWS(NAME##_3, K, 3, 3)
+PLANE_FAMILY(rows, 0)
+PLANE_ROWS(rows_4, 0, 4, 3)
+PLANE_FAMILY(rows3x3, 3)
+PLANE_FAMILY(rows5x5, 5)
+PLANE_ROWS(rows5x5_4, 5, 4, 3)
 
 /* Folding pays once the folded kernel has rows enough for the 3- and 4-row blocks of 3 vectors. */
 #define FOLD_WIDTH (3 * FC_L)
 #define FOLD_MIN_ROWS 3
 
+/* The kernel size a compile-time family covers, else 0: a square kernel of unit width dilation. */
+static int64_t fixed_size(const fc_conv_plane *p) {
+  const int64_t k = p->kw_count;
+  if ((k != 3 && k != 5) || p->kh_count != k || p->kw_last != k || p->col_offset[k - 1] != k - 1)
+    return 0;
+  return k;
+}
+
 static void plane(const fc_conv_plane *p) {
   typedef void rows_fn(const fc_conv_plane *, const float *, float *);
-  static rows_fn *const by_rows[] = {rows_1, rows_2, rows_3, rows_4};
+  static rows_fn *const by_rows[][FC_PLANE_MAX_ROWS] = {
+      {rows_1, rows_2, rows_3, rows_4},
+      {rows3x3_1, rows3x3_2, rows3x3_3, NULL},
+      {rows5x5_1, rows5x5_2, rows5x5_3, rows5x5_4},
+  };
+  rows_fn *const *family = by_rows[fixed_size(p) / 2];
   const int64_t block = p->shared_rows;
   for (int64_t r0 = 0; r0 < p->rows; r0 += block) {
     const int64_t count = p->rows - r0 < block ? p->rows - r0 : block;
-    by_rows[count - 1](p, p->src + r0 * p->row_step, p->y + r0 * p->y_row_stride);
+    family[count - 1](p, p->src + r0 * p->row_step, p->y + r0 * p->y_row_stride);
   }
 }
 
