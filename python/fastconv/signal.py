@@ -90,7 +90,7 @@ _CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 # Measured at one thread, float32, AVX2 build (thread CPU time). Direct, the plane kernel (0.03 ns
 # per multiply-add on large 1-D and 2-D kernels, 0.05 fitted over small ones; 3-D 0.07, since it runs
 # plane by plane: 96 x 128^2 x 7^3 40 ms, 48 x 64^2 x 9^3 10 ms; float64 is still the scalar path,
-# 0.4-1.5 ns): 2048^2: 3x3 1.7 ms (the depthwise 3x3 kernel), 5x5 5.3 ms, 15x15 24-32 ms, 31x31
+# 0.4-1.5 ns): 2048^2: 3x3 2.2-2.4 ms, 5x5 3.6-4.1 ms, 15x15 24-32 ms, 31x31
 # 91-116 ms; 1-D 10^6 x 63 taps 2.4 ms, x 255 taps 7-8.5 ms, x 1023 taps 30 ms. FFT with pyFFTW
 # (fitted by benchmarks/bench_signal.py --calibrate): 2048^2 x 31x31 35-40 ms in 384^2 tiles, 38-44 in
 # 320^2 or 256^2, 45-64 in 512^2 (out of L2; hence _FFT_TILE_POINTS), 134 in 64^2; 2048^2 x 15x15
