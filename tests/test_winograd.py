@@ -1,5 +1,7 @@
 """Winograd F(2x2, 3x3) and F(4x4, 3x3) (F(2, 3) and F(4, 3) in 1-D) against the float64
-reference, their refusals, and their numerics.
+reference, their refusals, and their numerics. Dilated layers run as tiles of the polyphase
+components (each output phase an undilated convolution of the matching input phase): the same
+transforms on inputs d apart, so the same tolerances.
 
 Tolerance: F(2x2, 3x3) in float32 multiplies by transformed weights and inputs whose magnitudes
 are up to 4x the originals' (B^T d B sums four inputs, G g G^T averages), so its error is about
@@ -30,13 +32,15 @@ def rel_err(y, ref):
     return float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-30))
 
 
-def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="channels_first"):
+def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="channels_first", dilation=1):
     """x channels-first; the layer runs in `layout` (x and y moved to channels-last for it)."""
     nd = x.ndim - 2
     conv = getattr(fastconv, f"conv{nd}d")
     last = layout == "channels_last"
     xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if last else x
+    dilations = dilation if isinstance(dilation, tuple) else (dilation,) * nd
     kw = dict(padding=padding, groups=groups, algorithm=algorithm, num_threads=threads, layout=layout)
+    kw["dilation"] = dilations
     y = conv(xin, w, b, **kw)
     if last:
         y = np.moveaxis(y, -1, 1)
@@ -50,12 +54,12 @@ def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="
             x.shape[2:],
             (3,) * nd,
             (1,) * nd,
-            (1,) * nd,
+            dilations,
             (0,) * nd,
             False,
             "t",
         ),
-        1,
+        dilations,
         groups,
         "zeros",
     )
@@ -125,6 +129,66 @@ def test_1d_matches_reference(algorithm, layout, padding, length):
     check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, None, algorithm, layout)
 
 
+# Dilation: tiles of each output phase (row mod d_h, column mod d_w), ragged where a phase's length
+# is odd or shorter than others' (sizes not multiples of d), phases with no output at all (output
+# shorter than d), unequal dilations, tile rows shorter than a vector, and tile blocks, GEMM slivers
+# and threads' shares that start and end inside phases.
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("dilation", [2, 3, 4, (1, 2), (3, 2)], ids=str)
+@pytest.mark.parametrize("padding", [0, 1, "same", ((2, 0), (1, 3))], ids=str)
+@pytest.mark.parametrize("size", [(5, 7), (8, 8), (13, 17), (30, 9)], ids=str)
+def test_dilated_matches_reference(algorithm, dilation, padding, size):
+    rng = np.random.default_rng(hash((str(dilation), str(padding), size)) % 2**32)
+    d = dilation if isinstance(dilation, tuple) else (dilation, dilation)
+    pairs = fastconv._arguments.padding_spec(padding, 2, "t")
+    pad = pairs[1] if pairs[0] == "pairs" else [(0, 0)] * 2
+    if any(s + b + e < 2 * di + 1 for s, (b, e), di in zip(size, pad, d, strict=True)):
+        pytest.skip("kernel larger than the padded input")
+    x = rng.standard_normal((2, 5, *size), dtype=np.float32)
+    w = rng.standard_normal((7, 5, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(7, dtype=np.float32)
+    check(x, w, b, padding, 1, algorithm=algorithm, dilation=dilation)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("batch", "cin", "cout", "size", "groups", "dilation", "padding"),
+    [
+        (2, 12, 10, (23, 19), 2, 2, 2),
+        (1, 96, 70, (28, 28), 1, 2, 2),  # deeplab's geometry
+        (1, 300, 301, (14, 14), 1, 3, 3),
+        (2, 64, 70, (60, 60), 1, 2, 1),
+        (1, 24, 30, (13, 17), 3, 5, 0),
+    ],
+    ids=str,
+)
+def test_dilated_channels_groups_threads_layouts(
+    batch, cin, cout, size, groups, dilation, padding, threads, algorithm, layout
+):
+    rng = np.random.default_rng(cin + cout + dilation)
+    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, padding, groups, threads, algorithm, layout, dilation)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("padding", [0, 4, ((3, 0),), "same"], ids=str)
+@pytest.mark.parametrize("dilation", [2, 3, 4, 8])
+@pytest.mark.parametrize("length", [9, 17, 40, 263])
+def test_1d_dilated_matches_reference(algorithm, layout, padding, dilation, length):
+    pairs = fastconv._arguments.padding_spec(padding, 1, "t")
+    if pairs[0] == "pairs" and length + sum(pairs[1][0]) < 2 * dilation + 1:
+        pytest.skip("kernel larger than the padded input")
+    rng = np.random.default_rng(length * 10 + dilation)
+    x = rng.standard_normal((2, 12, length), dtype=np.float32)
+    w = rng.standard_normal((10, 6, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, 2, algorithm, layout, dilation)
+
+
 # One-shot calls on one small image transform the weights block by block (streamed); larger or
 # batched inputs transform them all first, as plans do. These shapes cross the blocking edges: tile
 # rows shorter than a vector (2x3), rows that end inside a GEMM sliver (13x17), more input channels
@@ -175,7 +239,6 @@ def test_unbatched_plan_and_sizes():
     [
         (dict(weight_shape=(4, 4, 5, 5)), "3x3"),
         (dict(stride=2), "stride 1"),
-        (dict(dilation=2), "dilation 1"),
         (dict(dtype=np.float64), "float32"),
     ],
 )
@@ -206,6 +269,28 @@ def test_auto_never_picks_f4():
     assert plan.algorithm == "winograd"
 
 
+@pytest.mark.parametrize(
+    ("shape", "padding", "dilation"), [((1, 64, 28, 28), 2, 2), ((1, 128, 512), 4, 4)], ids=["2d", "1d"]
+)
+def test_auto_picks_winograd_for_dilated_layers(shape, padding, dilation):
+    """deeplab- and wavenet-like layers: auto runs them through Winograd, one-shot and planned."""
+    rng = np.random.default_rng(11)
+    nd = len(shape) - 2
+    w = rng.standard_normal((shape[1], shape[1]) + (3,) * nd, dtype=np.float32)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    plan = fastconv.Convolution(w, padding=padding, dilation=dilation)
+    got = plan(x)
+    assert plan.algorithm == "winograd"
+    check(x, w, None, padding, 1, dilation=dilation, algorithm="winograd")
+    conv = getattr(fastconv, f"conv{nd}d")
+    np.testing.assert_allclose(
+        got,
+        conv(x, w, padding=padding, dilation=dilation, algorithm="winograd"),
+        rtol=0,
+        atol=1e-5 * np.abs(got).max(),
+    )
+
+
 def test_f4_explicit_keeps_running_on_nonfinite_input():
     """Only auto steps aside on Inf/NaN; an explicit request runs, and the non-finite value spreads
     at most over the tiles that read it."""
@@ -216,38 +301,41 @@ def test_f4_explicit_keeps_running_on_nonfinite_input():
     assert np.isfinite(y[..., :3, :]).all() and not np.isfinite(y[..., 4:8, 4:8]).all()
 
 
+@pytest.mark.parametrize("dilation", [1, 2])
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
-def test_auto_keeps_direct_nonfinite_outputs(value):
+def test_auto_keeps_direct_nonfinite_outputs(value, dilation):
     """An Inf in an input tile can turn Winograd's other outputs of that tile into NaN; auto must give
     the non-finite pattern direct convolution gives."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
     x = rng.standard_normal((1, 32, 40, 40), dtype=np.float32)
-    plan = fastconv.Convolution(w, padding=1)
+    plan = fastconv.Convolution(w, padding=dilation, dilation=dilation)
     plan(x)
     assert plan.algorithm == "winograd"  # finite input: auto picks it for this layer
     x[0, 5, 17, 22] = value
-    direct = fastconv.conv2d(x, w, padding=1, algorithm="direct")
+    direct = fastconv.conv2d(x, w, padding=dilation, dilation=dilation, algorithm="direct")
     got = plan(x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(direct))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
 
 
-def rms_error(algorithm, cin, rng):
-    x = rng.standard_normal((1, cin, 14, 14), dtype=np.float32)
+def rms_error(algorithm, cin, rng, dilation=1):
+    size = 14 * dilation  # each phase 14 x 14
+    x = rng.standard_normal((1, cin, size, size), dtype=np.float32)
     w = (rng.standard_normal((32, cin, 3, 3)) / math.sqrt(9 * cin)).astype(np.float32)
-    y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm).astype(np.float64)
-    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, 1, ((1, 1), (1, 1)), 1, 1, "zeros")
+    y = fastconv.conv2d(x, w, padding=dilation, dilation=dilation, algorithm=algorithm).astype(np.float64)
+    pads = ((dilation, dilation),) * 2
+    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, 1, pads, dilation, 1, "zeros")
     return math.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)), rel_err(y, ref)
 
 
-@pytest.mark.parametrize("cin", [64, 256, 512])
-def test_error_within_twice_direct(cin):
-    """Issue 4's bound: F(2x2, 3x3)'s relative RMS error stays within 2x direct float32's."""
-    rng = np.random.default_rng(cin)
-    rms_w, _ = rms_error("winograd", cin, rng)
-    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin))
-    assert rms_w <= 2 * rms_d, (cin, rms_w, rms_d)
+@pytest.mark.parametrize(("cin", "dilation"), [(64, 1), (256, 1), (512, 1), (256, 2)])
+def test_error_within_twice_direct(cin, dilation):
+    """Issue 4's bound: F(2x2, 3x3)'s relative RMS error stays within 2x direct float32's, dilated
+    (deeplab's 256 channels, dilation 2) as undilated."""
+    rms_w, _ = rms_error("winograd", cin, np.random.default_rng(cin), dilation)
+    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin), dilation)
+    assert rms_w <= 2 * rms_d, (cin, dilation, rms_w, rms_d)
 
 
 @pytest.mark.parametrize("algorithm", WINOGRADS)

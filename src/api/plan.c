@@ -157,13 +157,18 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
  * block, beside their products), enough tiles to amortise that. Measured one-shot at one thread
  * on AVX2 (ms, Winograd / direct / im2col + OpenBLAS): 512 channels 7x7 (16 tiles) 2.3-2.5 /
  * 3.6 / 4.1, 256 channels 14x14 1.7-1.9 / 2.8 / 3.7, 256 channels 7x7 0.65 / 0.86 / 1.10; but 512
- * channels 5x5 (9 tiles) 2.5 / 2.3 / 2.4 and 3x3 (4 tiles) 1.9 / 1.4 / 1.6. */
+ * channels 5x5 (9 tiles) 2.5 / 2.3 / 2.4 and 3x3 (4 tiles) 1.9 / 1.4 / 1.6. Dilation keeps the
+ * tile count (tiles of the polyphase components) and costs 5-10% in scattered outputs: deeplab's
+ * 256 channels 28x28 dilation 2, 5.8 against 9.9 ms.
+ * In 1-D F(2, 3) saves only 1.5x the multiplies: Winograd / direct one-shot 0.74-0.87 from 128
+ * channels and 128 outputs (64 tiles; wavenet's 128 channels 4096 dilation 4, 0.87), but 1.05-1.3
+ * at 32 channels or 32 outputs. */
 static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
-  if (!plan_has(plan, FC_ALGORITHM_WINOGRAD) || p->kernel[1] != 3 || p->in_per_group < 16 ||
-      p->out_per_group < 16)
-    return 0;
+  if (!plan_has(plan, FC_ALGORITHM_WINOGRAD)) return 0;
   const int64_t tiles = p->batch * fc_div_ceil(p->out[1], 2) * fc_div_ceil(p->out[2], 2);
-  return !plan->borrowed || tiles >= 16;
+  if (p->kernel[1] == 1) /* a 1-D layer (a 2-D one Winograd runs is 3x3) */
+    return p->in_per_group >= 64 && p->out_per_group >= 64 && tiles >= 64;
+  return p->in_per_group >= 16 && p->out_per_group >= 16 && (!plan->borrowed || tiles >= 16);
 }
 
 /* `why` receives the rule that fired, as a sentence (fc_plan_explain). */
@@ -181,10 +186,12 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) {
-    *why = plan->borrowed ? "Winograd: >= 16 input and output channels per group, and >= 16 "
-                            "tiles to amortise transforming the weights for this one call"
-                          : "Winograd: >= 16 input and output channels per group, and the plan "
-                            "transformed the weights once";
+    *why = p->kernel[1] == 1 ? "Winograd F(2, 3): >= 64 input and output channels per group, and "
+                               ">= 128 outputs to amortise the transforms"
+           : plan->borrowed  ? "Winograd: >= 16 input and output channels per group, and >= 16 "
+                               "tiles to amortise transforming the weights for this one call"
+                             : "Winograd: >= 16 input and output channels per group, and the plan "
+                               "transformed the weights once";
     return FC_ALGORITHM_WINOGRAD;
   }
   if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected()) {

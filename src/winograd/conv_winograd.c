@@ -1,6 +1,7 @@
 /* The Winograd engines (winograd.h): F(2x2, 3x3) ("winograd") and the opt-in F(4x4, 3x3)
  * ("winograd_f4"), one mechanism parameterised by the tile's output size m; float32, 1-D or 2-D,
- * 3-tap kernels, stride 1, dilation 1, any padding and groups, either layout, on a SIMD ISA. Work
+ * 3-tap kernels, stride 1, any dilation (tiles of the polyphase components), any padding and
+ * groups, either layout, on a SIMD ISA. Work
  * items are (image, group, block of tiles, part of the output-channel blocks): an item
  * transforms its tile block's input into the GEMM's slivers, then per output-channel block runs
  * the products on the micro-kernels and the output transform while that block's M is in L2. The
@@ -40,6 +41,20 @@ typedef struct winograd_state {
   int64_t packed_floats; /* of one U_f, skewed */
 } winograd_state;
 
+/* The d_h x d_w phases of a dilated layer's output (row mod d_h, column mod d_w), each tiled like
+ * an undilated layer's output of up to ceil(out / d) rows and columns (winograd.h). Tile rows are
+ * numbered phase by phase, the phases row-major. */
+typedef struct phases {
+  int64_t m_h, m_w, dil_h, dil_w, tiles_h, tiles_w;
+} phases;
+
+/* The output row of tile row `tile_row`'s first outputs and the output column of its tile 0. */
+static void tile_row_origin(const phases *ph, int64_t tile_row, int64_t *row, int64_t *column) {
+  const int64_t phase = tile_row / ph->tiles_h;
+  *row = phase / ph->dil_w + ph->dil_h * ph->m_h * (tile_row % ph->tiles_h);
+  *column = phase % ph->dil_w;
+}
+
 /* The tile kernels of F(m x m) (F(m) for a 1-D layer, whose height kernel is 1) on this ISA. */
 static const fc_winograd_tile *tile_kernels(int m, int64_t kernel_h) {
   return &fc_simd_kernels_selected()->winograd->tiles[m == 4][kernel_h == 1];
@@ -52,8 +67,7 @@ static const char *unsupported_reason(const fc_conv_params *p) {
   if (!(p->spatial_dims == 2 && p->kernel[1] == 3 && p->kernel[2] == 3) &&
       !(p->spatial_dims == 1 && p->kernel[2] == 3))
     return "Winograd needs a 1-D layer with a 3-tap kernel or a 2-D layer with a 3x3 kernel";
-  if (p->stride[1] != 1 || p->stride[2] != 1 || p->dilation[1] != 1 || p->dilation[2] != 1)
-    return "Winograd needs stride 1 and dilation 1";
+  if (p->stride[1] != 1 || p->stride[2] != 1) return "Winograd needs stride 1";
   if (!fc_simd_kernels_selected()) return "Winograd needs a SIMD instruction set (none selected)";
   return NULL;
 }
@@ -135,19 +149,26 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t icg = p->in_per_group, ocg = p->out_per_group, mr = gemm->mr;
   const int frequencies = tile->t_h * tile->t_w;
   const int64_t taps = p->kernel[1] * p->kernel[2];
-  const int64_t tiles_h = fc_div_ceil(p->out[1], tile->m_h),
-                tiles_w = fc_div_ceil(p->out[2], tile->m_w);
-  /* m_w phases of the padded width; tile column c of tile t is phase c % m_w, index
-   * t + c / m_w (padded_input.h). */
-  const int64_t hp = tile->m_h * tiles_h + tile->t_h - tile->m_h,
-                wq = tiles_w + (tile->t_w - 1) / tile->m_w;
-  const int64_t plane = hp * tile->m_w * wq;
-  const padded_input g = {.hp = hp, .sw = tile->m_w, .wq = wq, .dp = 1, .plane = plane};
+  /* The output's phases in tiles. The padded copy is split into m_w d_w phases along the width:
+   * tile column c of tile j of width phase b reads copy phase b + d_w (c % m_w), index
+   * j + c / m_w (padded_input.h), so consecutive tiles of a tile row read consecutive floats. */
+  const int64_t dil_h = p->dilation[1], dil_w = p->dilation[2];
+  const phases ph = {.m_h = tile->m_h,
+                     .m_w = tile->m_w,
+                     .dil_h = dil_h,
+                     .dil_w = dil_w,
+                     .tiles_h = fc_div_ceil(fc_div_ceil(p->out[1], dil_h), tile->m_h),
+                     .tiles_w = fc_div_ceil(fc_div_ceil(p->out[2], dil_w), tile->m_w)};
+  const int64_t tiles_w = ph.tiles_w, tile_rows = dil_h * dil_w * ph.tiles_h;
+  const int64_t hp = dil_h * (tile->m_h * ph.tiles_h + tile->t_h - tile->m_h),
+                wq = tiles_w + (tile->t_w - 1) / tile->m_w, row_floats = tile->m_w * dil_w * wq;
+  const int64_t plane = hp * row_floats;
+  const padded_input g = {.hp = hp, .sw = tile->m_w * dil_w, .wq = wq, .dp = 1, .plane = plane};
   const int64_t channels = p->batch * p->in_channels;
   /* A one-shot call (no state) on one small image transforms the weights block by block right
    * before their products, so they never go to memory and back; with more tile blocks it
    * transforms them all first, as a plan does. */
-  const int64_t image_v = frequencies * icg * tiles_h * tiles_w;
+  const int64_t image_v = frequencies * icg * tile_rows * tiles_w;
   const int streamed =
       !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
   /* Blocks of consecutive tiles (in row-major order, so a block may start and end inside a tile
@@ -155,7 +176,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
    * block taking the ragged end. With threads, as many more as make the items divide among them
    * while each block keeps two slivers: the threads then share the tiles evenly, and splitting
    * output channels instead would transform the same input twice. */
-  const int64_t tiles = tiles_h * tiles_w, image_slivers = fc_div_ceil(tiles, gemm->nr);
+  const int64_t tiles = tile_rows * tiles_w, image_slivers = fc_div_ceil(tiles, gemm->nr);
   int64_t blocks =
       streamed ? 1
                : fc_div_ceil(image_slivers,
@@ -194,16 +215,27 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t packed = skewed(fc_div_ceil(ocg, mr) * mr * icg);
   const int64_t all_u_floats = !st && !streamed ? p->groups * frequencies * packed : 0;
   float *padded = fc_scratch_get((size_t)(channels * plane + FC_WINOGRAD_SLACK) * sizeof(float));
+  int64_t *row_origins = fc_scratch_get((size_t)tile_rows * sizeof(int64_t));
   float *transposed =
       channels_last ? fc_scratch_get((size_t)transposed_floats * sizeof(float)) : NULL;
   float *all_u = all_u_floats ? fc_scratch_get((size_t)all_u_floats * sizeof(float)) : NULL;
-  if (!padded || (channels_last && !transposed) || (all_u_floats && !all_u)) {
+  if (!padded || !row_origins || (channels_last && !transposed) || (all_u_floats && !all_u)) {
     fc_scratch_put(padded);
+    fc_scratch_put(row_origins);
     fc_scratch_put(transposed);
     fc_scratch_put(all_u);
     return FC_STATUS_OUT_OF_MEMORY;
   }
   memset(padded + channels * plane, 0, FC_WINOGRAD_SLACK * sizeof(float));
+  for (int64_t r = 0; r < tile_rows; r++) {
+    int64_t row, phase;
+    tile_row_origin(&ph, r, &row, &phase);
+    row_origins[r] = row * row_floats + phase * wq;
+  }
+  const fc_winograd_grid grid = {.row_origins = row_origins,
+                                 .tiles_w = tiles_w,
+                                 .row_step = dil_h * row_floats,
+                                 .phase_step = dil_w * wq};
   const float *x = channels_last ? transposed : call->input, *bias = call->bias;
   const float *w = call->weight, *u_all = st ? st->u : all_u;
   const int64_t u_all_stride = st ? st->packed_floats : packed;
@@ -254,8 +286,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
       const float *in = padded + (n * p->in_channels + grp * icg) * plane;
       for (int64_t ic = 0; ic < icg; ic++)
-        tile->input_f32(in + ic * plane, wq, tile->m_h * (t0 / tiles_w), tiles_w, t0 % tiles_w, v,
-                        v_stride, &slivers, ic);
+        tile->input_f32(in + ic * plane, &grid, t0, v, v_stride, &slivers, ic);
       for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
         const int64_t oc0 = mr * (ob * panels / oc_blocks),
                       ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
@@ -274,15 +305,20 @@ static fc_status execute(const fc_engine_call *call, int m) {
           float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
                                            : y + (n * p->out_channels + channel) * p->out_volume;
           /* The block's tiles, tile row by tile row; a row's outputs end with the block's, as
-           * the next block may belong to another thread. */
+           * the next block may belong to another thread. A tile row's outputs are d apart, and
+           * end with its phase's (ragged phases: fewer rows or columns, or none). */
           for (int64_t t = t0, count; t < t0 + tb; t += count) {
-            const int64_t column = t % tiles_w, oh = tile->m_h * (t / tiles_w),
-                          ow = tile->m_w * column;
+            const int64_t column = t % tiles_w;
+            int64_t oh, ow;
+            tile_row_origin(&ph, t / tiles_w, &oh, &ow);
+            ow += dil_w * tile->m_w * column;
             count = fc_min(t0 + tb - t, tiles_w - column);
-            tile->output_f32(mv + oc * tb + t - t0, m_stride, count, bias ? bias + channel : NULL,
-                             y_channel + (oh * p->out[2] + ow) * y_col, p->out[2] * y_col, y_col,
-                             fc_min(tile->m_h, p->out[1] - oh),
-                             fc_min(p->out[2] - ow, tile->m_w * count));
+            const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, dil_h)),
+                          width = fc_min(fc_div_ceil(p->out[2] - ow, dil_w), tile->m_w * count);
+            if (rows > 0 && width > 0)
+              tile->output_f32(mv + oc * tb + t - t0, m_stride, count, bias ? bias + channel : NULL,
+                               y_channel + (oh * p->out[2] + ow) * y_col, dil_h * p->out[2] * y_col,
+                               dil_w * y_col, rows, width);
           }
         }
       }
@@ -292,6 +328,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
     fc_scratch_put(u_block);
   }
   fc_scratch_put(padded);
+  fc_scratch_put(row_origins);
   fc_scratch_put(transposed);
   fc_scratch_put(all_u);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;

@@ -13,7 +13,15 @@
  * transformed straight into the GEMM's packed B slivers V[f][sliver][ic][lane], the products
  * M_f = U_f V_f run on the shared micro-kernels, and the output transform writes the m x m tiles
  * while M is in cache. The input is read from a zero-padded copy split into m phases along the
- * width (padded_input.h), so tile column c of consecutive tiles is one vector. */
+ * width (padded_input.h), so tile column c of consecutive tiles is one vector.
+ *
+ * Dilation d (per axis) is the same computation on the input's polyphase components: outputs o and
+ * o + d read inputs o + k d, so the outputs of one phase (row mod d_h, column mod d_w) are an
+ * undilated convolution of the inputs of that phase, and a tile is an ordinary tile of one phase
+ * whose inputs (and outputs) lie d apart. The padded copy is split into m_w d_w phases along the
+ * width: tile column c of a tile of width phase b is copy phase b + d_w (c % m_w), so consecutive
+ * tiles stay consecutive floats, and the transforms only step d_h rows and d_w copy phases where
+ * they stepped 1. Dilation 1 is the one-phase case of the same code. */
 #ifndef FASTCONV_WINOGRAD_WINOGRAD_H
 #define FASTCONV_WINOGRAD_WINOGRAD_H
 
@@ -38,6 +46,18 @@ static inline int64_t fc_winograd_sliver_width(const fc_winograd_slivers *s, int
   return s->tail_nr && s->tiles - sliver * s->nr <= s->tail_nr ? s->tail_nr : s->nr;
 }
 
+/* Where a layer's tiles read the padded copy. The tiles of each phase form tile rows of tiles_w
+ * tiles; tile rows are numbered phase by phase and tiles row-major over them, so a block of
+ * consecutive tiles may span tile rows and phases. Input d[r][c] of tile j of tile row i is float
+ * row_origins[i] + j + r * row_step + (c % m_w) * phase_step + c / m_w of the padded copy: a table
+ * of origins, as the phases make them no linear function of i. */
+typedef struct fc_winograd_grid {
+  const int64_t *row_origins; /* of every tile row */
+  int64_t tiles_w;            /* tiles of a tile row */
+  int64_t row_step;           /* between a tile's input rows: d_h padded rows */
+  int64_t phase_step;         /* between its copy phases: d_w width phases */
+} fc_winograd_grid;
+
 /* A tile size's kernels for one ISA. Arguments are pointers and integers only: the core is
  * compiled without AVX, and a float argument costs an SSE/AVX transition per call. */
 typedef struct fc_winograd_tile {
@@ -47,16 +67,15 @@ typedef struct fc_winograd_tile {
    * as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows: u + f * u_stride. */
   void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,
                       int64_t u_stride);
-  /* One channel's tiles of a block, from tile column `first` of the tile row at padded row `row`
-   * of its m_w-phase block (phase width wq, tiles_w tiles a row) on, into row `channel` of the
-   * block's slivers V + f * v_stride for every frequency f (the last sliver filled to its width).
-   */
-  void (*input_f32)(const float *padded, int64_t wq, int64_t row, int64_t tiles_w, int64_t first,
-                    float *v, int64_t v_stride, const fc_winograd_slivers *slivers,
-                    int64_t channel);
+  /* One channel's tiles of a block, tiles [first, first + slivers->tiles) of the grid, from its
+   * padded copy into row `channel` of the block's slivers V + f * v_stride for every frequency f
+   * (the last sliver filled to its width). */
+  void (*input_f32)(const float *padded, const fc_winograd_grid *grid, int64_t first, float *v,
+                    int64_t v_stride, const fc_winograd_slivers *slivers, int64_t channel);
   /* One output channel's tiles [0, count) of a tile row: from M[f * m_stride + t] to `rows`
-   * (<= m_h) output rows y + i * y_row, columns [0, out_w), each output y + o * y_col (1 for
-   * channels-first, the channel count for channels-last), plus *bias (bias may be NULL). */
+   * (<= m_h) output rows y + i * y_row, columns [0, out_w), each output y + o * y_col, plus *bias
+   * (bias may be NULL). y_col is the distance of outputs d_w apart: d_w for channels-first, d_w
+   * times the channel count for channels-last. */
   void (*output_f32)(const float *m, int64_t m_stride, int64_t count, const float *bias, float *y,
                      int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w);
 } fc_winograd_tile;

@@ -258,29 +258,29 @@ FC_INLINE void weights_for_tile(const axis *h, const axis *w_axis, const float *
 }
 
 /* V = B^T d B for the block's tiles, FC_L at a time in the order of the slivers: tile q is tile
- * row (first + q) / tiles_w (padded rows row + m_h ((first + q) / tiles_w) on), column
- * (first + q) % tiles_w: a block may start and end inside a tile row; d[r][c] of tile
- * column t is phase c % m, index t + c / m of its padded row r. A vector of tiles that runs into
- * the next tile row (or past the block, as zeros) is loaded row by row, in masked lanes. Sliver
- * widths are multiples of FC_L, so a vector is one store, and the last sliver is filled to its
- * width: its padding lanes are finite. */
-FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int64_t wq,
-                     int64_t row, int64_t tiles_w, int64_t first, float *v, int64_t v_stride,
+ * (first + q) % tiles_w of grid tile row (first + q) / tiles_w, so a block may start and end inside
+ * a tile row; its inputs lie where the grid says (winograd.h). A vector of tiles that runs into the
+ * next tile row (or past the block, as zeros) is loaded row by row, in masked lanes. Sliver widths
+ * are multiples of FC_L, so a vector is one store, and the last sliver is filled to its width: its
+ * padding lanes are finite. */
+FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
+                     const fc_winograd_grid *g, int64_t first, float *v, int64_t v_stride,
                      const fc_winograd_slivers *slivers, int64_t channel) {
   const int m = w_axis->m;
-  const int64_t tiles = slivers->tiles, nr = slivers->nr;
+  const int64_t tiles = slivers->tiles, nr = slivers->nr, tiles_w = g->tiles_w;
+  const int64_t row_step = g->row_step, phase_step = g->phase_step;
   const int64_t last = (tiles - 1) / nr;
   const int64_t end = last * nr + fc_winograd_sliver_width(slivers, last);
   for (int64_t q = 0; q < end; q += FC_L) {
     const int64_t tile_row = (first + q) / tiles_w, column = (first + q) % tiles_w;
     fc_vf d[MAX_T][MAX_T], out[MAX_T][MAX_T];
     if (q + FC_L <= tiles && column + FC_L <= tiles_w) {
+      const float *origin = padded + g->row_origins[tile_row] + column;
 #pragma GCC unroll 6
-      for (int r = 0; r < h->t; r++) {
-        const float *line = padded + (row + h->m * tile_row + r) * m * wq + column;
+      for (int r = 0; r < h->t; r++)
 #pragma GCC unroll 6
-        for (int c = 0; c < w_axis->t; c++) d[r][c] = fc_load(line + (c % m) * wq + c / m);
-      }
+        for (int c = 0; c < w_axis->t; c++)
+          d[r][c] = fc_load(origin + r * row_step + (c % m) * phase_step + c / m);
     } else {
 #pragma GCC unroll 6
       for (int r = 0; r < h->t; r++)
@@ -290,13 +290,12 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int
       int64_t tr = tile_row, tc = column;
       for (int lo = 0; lo < valid; tr++, tc = 0) { /* lanes [lo, hi): tile row tr from tc */
         const int hi = (int)(valid - lo < tiles_w - tc ? valid : lo + tiles_w - tc);
+        const float *origin = padded + g->row_origins[tr] + tc - lo;
 #pragma GCC unroll 6
-        for (int r = 0; r < h->t; r++) {
-          const float *line = padded + (row + h->m * tr + r) * m * wq + tc - lo;
+        for (int r = 0; r < h->t; r++)
 #pragma GCC unroll 6
           for (int c = 0; c < w_axis->t; c++)
-            d[r][c] += fc_load_lanes(line + (c % m) * wq + c / m, lo, hi);
-        }
+            d[r][c] += fc_load_lanes(origin + r * row_step + (c % m) * phase_step + c / m, lo, hi);
         lo = hi;
       }
     }
@@ -311,7 +310,8 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded, int
   }
 }
 
-/* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j. */
+/* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j (times
+ * y_col). */
 FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_t m_stride,
                       int64_t count, const float *bias, float *y, int64_t y_row, int64_t y_col,
                       int64_t rows, int64_t out_w) {
@@ -361,10 +361,10 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
                              int64_t u_stride) {                                                   \
     weights_for_tile(&H, &W, w, ocg, icg, mr, u, u_stride);                                        \
   }                                                                                                \
-  static void NAME##_input(const float *padded, int64_t wq, int64_t row, int64_t tiles_w,          \
-                           int64_t first, float *v, int64_t v_stride,                              \
-                           const fc_winograd_slivers *slivers, int64_t channel) {                  \
-    input(&H, &W, padded, wq, row, tiles_w, first, v, v_stride, slivers, channel);                 \
+  static void NAME##_input(const float *padded, const fc_winograd_grid *grid, int64_t first,       \
+                           float *v, int64_t v_stride, const fc_winograd_slivers *slivers,         \
+                           int64_t channel) {                                                      \
+    input(&H, &W, padded, grid, first, v, v_stride, slivers, channel);                             \
   }                                                                                                \
   static void NAME##_output(const float *m, int64_t m_stride, int64_t count, const float *bias,    \
                             float *y, int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w) { \
