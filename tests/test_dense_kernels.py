@@ -6,8 +6,9 @@ The shapes aim at its edges: channel counts off the 8-channel band interleave (e
 in a last block, 1 to 7) and the 16-channel register tile (AVX2; 32 on AVX-512, 12 on NEON), widths
 1 to 30 against the 6-pixel tile, stride 2 and 3 (the band's column phases), dilation, 5x5 and 7x7,
 1-D and 3-D, groups 2, asymmetric padding, fewer than 8 input channels with a long reduction, and
-layers big enough to be cut into several channel blocks, passes over input channels, row bands or
-column bands, or swept several panels of output channels at a time (stride 2, ragged last panel).
+layers big enough to be cut into several channel blocks, passes over input channels, row bands
+(stride 2: L2-sized bands, ragged last band) or column bands, or swept several panels of output
+channels at a time (stride 2, ragged last panel).
 Each runs through the functional API (whose weights are packed during the call, fused with their
 use when one band covers the map) and a plan called twice (packed once), at one and two threads.
 
@@ -51,6 +52,7 @@ CASES = [
     ("two channel blocks", 1, 2000, 20, (20, 20), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
     ("sweeps of several panels", 1, 16, 70, (30, 30), (3, 3), 2, ((1, 1), (1, 1)), 1, 1),
     ("1-D over 1024 columns", 1, 24, 33, (2100,), (5,), 1, ((2, 2),), 1, 1),
+    ("stride 2 row bands", 1, 130, 37, (57, 45), (3, 3), 2, ((1, 0), (1, 1)), 1, 1),
 ]
 
 
