@@ -2,7 +2,7 @@
  * [dp][hp][sw][wq]: padded (d, h, w) holds input (d - pad[0], h - pad[1], w - pad[2]) and sits at
  * ((d * hp + h) * sw + w % sw) * wq + w / sw, so the inputs of consecutive outputs of stride sw are
  * consecutive floats. The direct engine's implicit GEMM and row kernels read it, and Winograd reads
- * it with sw = 2 (tile column c of consecutive tiles is one vector). */
+ * it with sw = m * dilation (tile column c of consecutive tiles is one vector). */
 #ifndef FASTCONV_DIRECT_PADDED_INPUT_H
 #define FASTCONV_DIRECT_PADDED_INPUT_H
 
