@@ -175,8 +175,9 @@ FC_INLINE void gather_weights(const float *weight, const float *bias, int64_t ch
  * is h_0[i - in_w] + h_1[i] + h_2[i + in_w]: two more permutes of neighbouring vectors. Pixels
  * past the plane's ends read as zero, which is the top and bottom padding. On 960 x 7 x 7 that is
  * 36 FMAs and 16 shuffles a plane, against the channel layout's 28 FMAs and 32 shuffles of its two
- * 16 x 16 transposes plus their staging; taking each of the 9 taps as its own permute (32 a plane)
- * ran at 13 ns a plane, and as its own unaligned load (cache-line splits) slower still. */
+ * 16 x 16 transposes plus their staging (~16 ns a plane on Zen 5, against 6.5). Taking each of the
+ * 9 taps as its own permute (32 a plane) ran at 13 ns a plane, and as its own unaligned load
+ * (cache-line splits) slower still. */
 #define DWC_FLAT_VECTORS 16 /* planes of up to 256 pixels */
 
 static int flat_layout(const fc_depthwise3x3 *d) {
@@ -203,20 +204,13 @@ FC_INLINE void row_sums(const float *xp, int j, int in_vectors, const __mmask16 
   *x_prev = *x_cur, *x_cur = x_next;
 }
 
-static void flat_planes(const fc_depthwise3x3 *d, const float *x, const float *weight,
-                        const float *bias, float *y, int64_t first_plane, int64_t end_plane) {
+/* The planes first_plane .. end_plane - 1; inlined with constant vector counts for the small
+ * planes, where the loop over a plane's vectors then unrolls. */
+FC_INLINE void flat_run(const fc_depthwise3x3 *d, const float *x, const float *weight,
+                        const float *bias, float *y, int64_t first_plane, int64_t end_plane,
+                        const __mmask16 *inside, const __mmask16 *left, const __mmask16 *right,
+                        int in_vectors, int out_vectors) {
   const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w, w = d->in_w;
-  const int in_vectors = (int)((in_plane + FC_L - 1) / FC_L);
-  const int out_vectors = (int)((out_plane + FC_L - 1) / FC_L);
-  /* per input vector: lanes with a pixel, with a left and with a right neighbour in the row */
-  __mmask16 inside[DWC_FLAT_VECTORS] = {0}, left[DWC_FLAT_VECTORS] = {0},
-            right[DWC_FLAT_VECTORS] = {0};
-  for (int64_t j = 0, col = 0; j < in_plane; j++) {
-    inside[j / FC_L] |= (__mmask16)(1u << (j % FC_L));
-    left[j / FC_L] |= (__mmask16)((col > 0) << (j % FC_L));
-    right[j / FC_L] |= (__mmask16)((col < w - 1) << (j % FC_L));
-    if (++col == w) col = 0;
-  }
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i up = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(16 - w))); /* (prev, cur) */
   const __m512i down = _mm512_add_epi32(lane, _mm512_set1_epi32((int)w));      /* (cur, next) */
@@ -231,7 +225,7 @@ static void flat_planes(const fc_depthwise3x3 *d, const float *x, const float *w
     __m512 x_prev = _mm512_setzero_ps(), x_cur = _mm512_maskz_loadu_ps(inside[0], xp);
     __m512 h0_prev = _mm512_setzero_ps(), h[3];
     row_sums(xp, 0, in_vectors, inside, left, right, wv, bv, &x_prev, &x_cur, h);
-    for (int v = 0; v < out_vectors; v++) {
+    _Pragma("GCC unroll 4") for (int v = 0; v < out_vectors; v++) {
       __m512 next[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       if (v + 1 < in_vectors)
         row_sums(xp, v + 1, in_vectors, inside, left, right, wv, bv, &x_prev, &x_cur, next);
@@ -248,6 +242,37 @@ static void flat_planes(const fc_depthwise3x3 *d, const float *x, const float *w
       h0_prev = h[0], h[0] = next[0], h[1] = next[1], h[2] = next[2];
     }
   }
+}
+
+static void flat_planes(const fc_depthwise3x3 *d, const float *x, const float *weight,
+                        const float *bias, float *y, int64_t first_plane, int64_t end_plane) {
+  const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w, w = d->in_w;
+  const int in_vectors = (int)((in_plane + FC_L - 1) / FC_L);
+  const int out_vectors = (int)((out_plane + FC_L - 1) / FC_L);
+  /* per input vector: lanes with a pixel, with a left and with a right neighbour in the row */
+  __mmask16 inside[DWC_FLAT_VECTORS] = {0}, left[DWC_FLAT_VECTORS] = {0},
+            right[DWC_FLAT_VECTORS] = {0};
+  for (int64_t j = 0, col = 0; j < in_plane; j++) {
+    inside[j / FC_L] |= (__mmask16)(1u << (j % FC_L));
+    left[j / FC_L] |= (__mmask16)((col > 0) << (j % FC_L));
+    right[j / FC_L] |= (__mmask16)((col < w - 1) << (j % FC_L));
+    if (++col == w) col = 0;
+  }
+  if (in_vectors == out_vectors && in_vectors <= 4) {
+    switch (in_vectors) {
+#define DWC_FLAT_RUN(V)                                                                 \
+  case V:                                                                               \
+    flat_run(d, x, weight, bias, y, first_plane, end_plane, inside, left, right, V, V); \
+    return;
+      DWC_FLAT_RUN(1)
+      DWC_FLAT_RUN(2)
+      DWC_FLAT_RUN(3)
+      DWC_FLAT_RUN(4)
+#undef DWC_FLAT_RUN
+    }
+  }
+  flat_run(d, x, weight, bias, y, first_plane, end_plane, inside, left, right, in_vectors,
+           out_vectors);
 }
 #endif
 
