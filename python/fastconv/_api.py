@@ -612,7 +612,8 @@ def _functional(input, weight, bias, out, output_size, settings, nd):
     if geometry is not None:
         if len(_CHECKED_CALLS) >= _SETTINGS_KEPT:
             _CHECKED_CALLS.clear()
-        checked = (plan._layer, plan.requested_algorithm, plan.dtype, plan._threads(), plan._name)
+        layer = _core.Layer(plan._layer)
+        checked = (layer, plan.requested_algorithm, plan.dtype, plan._threads(), plan._name)
         _CHECKED_CALLS[key] = checked + geometry
     return result
 
@@ -630,8 +631,7 @@ def _run_checked(call, x, weight, bias, out):
         result = out.reshape(shape)
     if result.size:
         x = np.ascontiguousarray(x[np.newaxis] if unbatched else x)
-        plan = _core.Plan(layer, weight, bias, algorithm, True)
-        plan.execute(x, result, shape[0], in3, pad_begin, pad_end, threads)
+        layer.run(weight, bias, x, result, shape[0], in3, pad_begin, pad_end, threads, algorithm)
     if out is not None:
         return out
     return result[0] if unbatched else result
