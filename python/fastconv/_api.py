@@ -526,14 +526,18 @@ _SETTINGS_KEPT = 256
 _GEOMETRIES_KEPT = 64
 
 
+_PLAIN_TYPES = frozenset((int, str, type(None)))
+_PLAIN_OR_TUPLE = _PLAIN_TYPES | {tuple}
+
+
 def _plain(values) -> bool:
     """Exact ints, strings, None and tuples of them: values that compare equal only when every
     check treats them alike (1, 1.0, True and np.int64(1) are all equal, but not all accepted)."""
-    for value in values:
-        kind = type(value)
-        if not (kind is int or kind is str or value is None or (kind is tuple and _plain(value))):
-            return False
-    return True
+    if _PLAIN_TYPES.issuperset(map(type, values)):  # the usual case, without a Python loop
+        return True
+    return _PLAIN_OR_TUPLE.issuperset(map(type, values)) and all(
+        _plain(value) for value in values if type(value) is tuple
+    )
 
 
 def _functional_plan(settings, weight, bias, make):
