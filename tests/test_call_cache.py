@@ -58,3 +58,24 @@ def test_plan_geometry_follows_the_input():
         assert rel_err(got, ref if xi.ndim == 4 else ref[0]) < TOL, shape
     with pytest.raises(ValueError):
         plan(np.zeros((1, 3, 9, 9), np.float32))
+
+
+def test_repeated_calls_check_out_and_follow_the_input():
+    """A call repeating an earlier one's settings and shapes skips the checks of its settings only:
+    out is still checked, and unbatched or non-contiguous inputs still give their own results."""
+    x, w, b = _arrays(2, size=7)
+    for _ in range(2):
+        fastconv.conv2d(x, w, b, padding=1, groups=4)
+        with pytest.raises(ValueError, match="shape"):
+            fastconv.conv2d(x, w, b, padding=1, groups=4, out=np.empty((1, 4, 6, 6), np.float32))
+        with pytest.raises(ValueError, match="shares memory"):
+            fastconv.conv2d(x, w, b, padding=1, groups=4, out=x)
+    ref = reference_conv(x, w, b, pad_pairs=((1, 1), (1, 1)), groups=4)
+    for _ in range(2):
+        out = np.empty((1, 4, 7, 7), np.float32)
+        assert fastconv.conv2d(x, w, b, padding=1, groups=4, out=out) is out
+        assert rel_err(out, ref) < TOL
+        assert rel_err(fastconv.conv2d(x[0], w, b, padding=1, groups=4), ref[0]) < TOL
+        wide = np.zeros((1, 4, 7, 14), np.float32)
+        wide[..., ::2] = x
+        assert rel_err(fastconv.conv2d(wide[..., ::2], w, b, padding=1, groups=4), ref) < TOL

@@ -517,20 +517,27 @@ class Convolution:
         )
 
 
-# Checked functional-call settings -> a Convolution without arrays (see _functional_plan), and how
-# many of each cache are kept before they are emptied.
+# Checked functional-call settings -> a Convolution without arrays (see _functional_plan); checked
+# settings and input -> what a call runs (see _functional); and how many of each cache are kept
+# before they are emptied.
 _CHECKED_SETTINGS: dict = {}
+_CHECKED_CALLS: dict = {}
 _SETTINGS_KEPT = 256
 _GEOMETRIES_KEPT = 64
 
 
 _PLAIN_TYPES = frozenset((int, str, type(None)))
+_PLAIN_OR_TUPLE = _PLAIN_TYPES | {tuple}
 
 
-def _plain(value) -> bool:
+def _plain(values) -> bool:
     """Exact ints, strings, None and tuples of them: values that compare equal only when every
     check treats them alike (1, 1.0, True and np.int64(1) are all equal, but not all accepted)."""
-    return type(value) in _PLAIN_TYPES or (type(value) is tuple and all(map(_plain, value)))
+    if _PLAIN_TYPES.issuperset(map(type, values)):  # the usual case, without a Python loop
+        return True
+    return _PLAIN_OR_TUPLE.issuperset(map(type, values)) and all(
+        _plain(value) for value in values if type(value) is tuple
+    )
 
 
 def _functional_plan(settings, weight, bias, make):
@@ -556,14 +563,82 @@ def _functional_plan(settings, weight, bias, make):
     return plan
 
 
-def _functional(input, weight, bias, out, output_size=None, **options):
-    """One functional call: a borrowed plan with the call's options (checked once per set of plain
-    options, see _functional_plan), run on the input."""
-    # the keywords are the same for every call of one function (its name is among the values)
-    plan = _functional_plan(
-        tuple(options.values()), weight, bias, lambda: Convolution(weight, bias, _borrow=True, **options)
+def _options(settings, nd) -> dict:
+    """Convolution's keywords from a functional call's settings (see _functional)."""
+    if settings[0].startswith("conv_transpose"):
+        name, stride, padding, output_padding, groups, dilation, *rest = settings
+        extra = {"transposed": True, "output_padding": output_padding}
+    else:
+        name, stride, padding, dilation, groups, *rest = settings
+        extra = {}
+    padding_mode, layout, algorithm, num_threads = rest
+    return dict(
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        layout=layout,
+        algorithm=algorithm,
+        num_threads=num_threads,
+        spatial_dims=nd,
+        _name=name,
+        **extra,
     )
-    return plan(input, out=out, output_size=output_size)
+
+
+def _functional(input, weight, bias, out, output_size, settings, nd):
+    """One functional call. A call that repeats an earlier one's plain settings on arrays of the same
+    types, shapes and dtypes passes the same checks to the same result shape and C geometry: it goes
+    straight to a C plan on its arrays (the small layers' time was mostly argument handling). Any
+    other call takes a borrowed plan with its options (checked once per set of plain options, see
+    _functional_plan) and runs it on the input. settings: the call's options as a tuple, the function
+    name first (see _options), for a function of nd spatial dimensions."""
+    key = None
+    if (
+        output_size is None
+        and type(input) is np.ndarray
+        and type(weight) is np.ndarray
+        and (bias is None or type(bias) is np.ndarray)
+        and _plain(settings)
+    ):
+        key = (settings, input.shape, input.dtype, weight.shape, weight.dtype) + (
+            () if bias is None else (bias.shape, bias.dtype)
+        )
+        call = _CHECKED_CALLS.get(key)
+        if call is not None:
+            return _run_checked(call, input, weight, bias, out)
+    plan = _functional_plan(
+        settings, weight, bias, lambda: Convolution(weight, bias, _borrow=True, **_options(settings, nd))
+    )
+    result = plan(input, out=out, output_size=output_size)
+    geometry = plan._geometry.get((input.shape, input.dtype)) if key else None
+    if geometry is not None:
+        if len(_CHECKED_CALLS) >= _SETTINGS_KEPT:
+            _CHECKED_CALLS.clear()
+        layer = _core.Layer(plan._layer)
+        checked = (layer, plan.requested_algorithm, plan.dtype, plan._threads(), plan._name)
+        _CHECKED_CALLS[key] = checked + geometry
+    return result
+
+
+def _run_checked(call, x, weight, bias, out):
+    """A functional call whose settings and input an earlier call checked (see _functional)."""
+    layer, algorithm, dtype, threads, fn, unbatched, shape, in3, pad_begin, pad_end = call
+    weight = np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    if out is None:
+        result = np.empty(shape, dtype=dtype)
+    else:
+        arrays = {"input": x, "weight": weight, "bias": bias}
+        A.check_out(out, shape[1:] if unbatched else shape, dtype, arrays, fn)
+        result = out.reshape(shape)
+    if result.size:
+        x = np.ascontiguousarray(x[np.newaxis] if unbatched else x)
+        layer.run(weight, bias, x, result, shape[0], in3, pad_begin, pad_end, threads, algorithm)
+    if out is not None:
+        return out
+    return result[0] if unbatched else result
 
 
 def _convolution_function(nd):
@@ -584,24 +659,11 @@ def _convolution_function(nd):
         out=None,
         num_threads=None,
     ):
-        return _functional(
-            input,
-            weight,
-            bias,
-            out,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=padding_mode,
-            layout=layout,
-            algorithm=algorithm,
-            num_threads=num_threads,
-            spatial_dims=nd,
-            _name=f"conv{nd}d",
-        )
+        settings = (name, stride, padding, dilation, groups, padding_mode, layout, algorithm, num_threads)
+        return _functional(input, weight, bias, out, None, settings, nd)
 
-    convolution.__name__ = convolution.__qualname__ = f"conv{nd}d"
+    name = f"conv{nd}d"
+    convolution.__name__ = convolution.__qualname__ = name
     convolution.__doc__ = f"{nd}-D convolution (cross-correlation, as in torch.nn.functional.conv{nd}d)."
     return convolution
 
@@ -626,27 +688,11 @@ def _transposed_function(nd):
         out=None,
         num_threads=None,
     ):
-        return _functional(
-            input,
-            weight,
-            bias,
-            out,
-            output_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            transposed=True,
-            output_padding=output_padding,
-            padding_mode=padding_mode,
-            layout=layout,
-            algorithm=algorithm,
-            num_threads=num_threads,
-            spatial_dims=nd,
-            _name=f"conv_transpose{nd}d",
-        )
+        settings = (name, stride, padding, output_padding, groups, dilation, padding_mode, layout)
+        return _functional(input, weight, bias, out, output_size, settings + (algorithm, num_threads), nd)
 
-    transposed.__name__ = transposed.__qualname__ = f"conv_transpose{nd}d"
+    name = f"conv_transpose{nd}d"
+    transposed.__name__ = transposed.__qualname__ = name
     transposed.__doc__ = f"{nd}-D transposed convolution (as torch.nn.functional.conv_transpose{nd}d)."
     return transposed
 

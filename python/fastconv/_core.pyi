@@ -13,6 +13,22 @@ def blas_available() -> bool: ...
 def default_num_threads() -> int: ...
 def isas() -> tuple[str, str, str]: ...
 
+class Layer:
+    def __init__(self, layer: dict[str, Any]) -> None: ...
+    def run(
+        self,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        x: np.ndarray,
+        out: np.ndarray,
+        batch: int,
+        in_size: tuple[int, int, int],
+        pad_begin: tuple[int, int, int],
+        pad_end: tuple[int, int, int],
+        num_threads: int,
+        algorithm: str = "auto",
+    ) -> None: ...
+
 class Plan:
     memory: int
     def __init__(

@@ -152,6 +152,62 @@ cdef void _check_array(cnp.ndarray a, str name, int typenum, int64_t elements) e
         raise ValueError(f"{name}: has {_elements(a)} elements, the layer needs {elements}")
 
 
+cdef int _typenum(const fc_conv_params *p):
+    return cnp.NPY_FLOAT32 if p.dtype == <fc_dtype>_DTYPES["float32"] else cnp.NPY_FLOAT64
+
+
+cdef void _check_weights(const fc_conv_params *p, int typenum, cnp.ndarray weight, object bias) except *:
+    cdef int64_t rows = p.out_channels if not p.transposed else p.in_channels
+    cdef int64_t per_group = (p.in_channels if not p.transposed else p.out_channels) // p.groups
+    _check_array(weight, "weight", typenum, rows * per_group * (p.kernel[0] * p.kernel[1] * p.kernel[2]))
+    if bias is not None:
+        _check_array(bias, "bias", typenum, p.out_channels)
+
+
+cdef void _check_io(const fc_conv_params *p, int typenum, const fc_input_geometry *g, cnp.ndarray x,
+                    cnp.ndarray out) except *:
+    cdef int64_t out_size[3]
+    _raise(fc_output_size(p, g, out_size), "computing the output size")
+    _check_array(x, "input", typenum,
+                 g.batch * p.in_channels * g.in_size[0] * g.in_size[1] * g.in_size[2])
+    _check_array(out, "out", typenum,
+                 g.batch * p.out_channels * out_size[0] * out_size[1] * out_size[2])
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("out: must be writable")
+
+
+cdef class Layer:
+    """A layer's C parameters, converted once: the functional API's repeated calls each run a borrowed
+    plan of the layer on their own arrays, which costs no Python object beyond this one."""
+    cdef fc_conv_params params
+    cdef int typenum
+
+    def __cinit__(self, dict layer):
+        self.params = _params(layer)
+        self.typenum = _typenum(&self.params)
+
+    def run(self, cnp.ndarray weight, object bias, cnp.ndarray x, cnp.ndarray out, int64_t batch,
+            tuple in_size, tuple pad_begin, tuple pad_end, int num_threads, str algorithm="auto"):
+        """Runs a plan borrowing weight and bias once, as Plan(..., borrow=True).execute would."""
+        _check_weights(&self.params, self.typenum, weight, bias)
+        cdef fc_input_geometry g = _geometry(batch, in_size, pad_begin, pad_end)
+        _check_io(&self.params, self.typenum, &g, x, out)
+        cdef fc_algorithm algo = <fc_algorithm>ALGORITHMS[algorithm]
+        cdef const void *weight_ptr = cnp.PyArray_DATA(weight)
+        cdef const void *bias_ptr = NULL if bias is None else cnp.PyArray_DATA(bias)
+        cdef const void *x_ptr = cnp.PyArray_DATA(x)
+        cdef void *out_ptr = cnp.PyArray_DATA(out)
+        cdef fc_plan *plan = NULL
+        cdef fc_status status
+        cdef fc_algorithm used
+        with nogil:
+            status = fc_plan_create_borrowed(&self.params, weight_ptr, bias_ptr, algo, &plan)
+            if status == FC_STATUS_OK:
+                status = fc_plan_execute(plan, &g, x_ptr, out_ptr, num_threads, &used)
+            fc_plan_destroy(plan)
+        _raise(status, "executing the convolution")
+
+
 cdef class Plan:
     """One layer's weights, held in C, executed on inputs of any batch and spatial size. With
     borrow=True the C plan references the arrays (kept alive here) instead of copying them: the
@@ -165,17 +221,9 @@ cdef class Plan:
         self.ptr = NULL
         self.borrowed = (weight, bias) if borrow else None
         self.params = _params(layer)
-        self.typenum = cnp.NPY_FLOAT32 if layer["dtype"] == "float32" else cnp.NPY_FLOAT64
-        cdef int64_t rows = self.params.out_channels if not self.params.transposed else self.params.in_channels
-        cdef int64_t per_group = (self.params.in_channels if not self.params.transposed
-                                  else self.params.out_channels) // self.params.groups
-        cdef int64_t weight_elements = rows * per_group * (
-            self.params.kernel[0] * self.params.kernel[1] * self.params.kernel[2])
-        _check_array(weight, "weight", self.typenum, weight_elements)
-        cdef const void *bias_ptr = NULL
-        if bias is not None:
-            _check_array(bias, "bias", self.typenum, self.params.out_channels)
-            bias_ptr = cnp.PyArray_DATA(bias)
+        self.typenum = _typenum(&self.params)
+        _check_weights(&self.params, self.typenum, weight, bias)
+        cdef const void *bias_ptr = NULL if bias is None else cnp.PyArray_DATA(bias)
         cdef fc_algorithm algo = <fc_algorithm>ALGORITHMS[algorithm]
         cdef const void *weight_ptr = cnp.PyArray_DATA(weight)
         cdef fc_status status
@@ -212,14 +260,7 @@ cdef class Plan:
                 tuple pad_end, int num_threads, str engine="auto"):
         """Runs the plan; engine: one of the plan's engines to run instead of choosing (tuning)."""
         cdef fc_input_geometry g = _geometry(batch, in_size, pad_begin, pad_end)
-        cdef int64_t out_size[3]
-        _raise(fc_output_size(&self.params, &g, out_size), "computing the output size")
-        _check_array(x, "input", self.typenum,
-                     batch * self.params.in_channels * in_size[0] * in_size[1] * in_size[2])
-        _check_array(out, "out", self.typenum,
-                     batch * self.params.out_channels * out_size[0] * out_size[1] * out_size[2])
-        if not cnp.PyArray_ISWRITEABLE(out):
-            raise ValueError("out: must be writable")
+        _check_io(&self.params, self.typenum, &g, x, out)
         cdef const void *x_ptr = cnp.PyArray_DATA(x)
         cdef void *out_ptr = cnp.PyArray_DATA(out)
         cdef fc_status status

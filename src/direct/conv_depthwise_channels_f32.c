@@ -167,10 +167,125 @@ FC_INLINE void gather_weights(const float *weight, const float *bias, int64_t ch
   }
 }
 
+#if FC_L == 16 && defined(__AVX512F__)
+/* Stride 1, padding 1 at the top and left, out_w == in_w <= 16, on AVX-512: no transposes. Vectors
+ * hold 16 consecutive pixels of a plane's flat index. Each input vector gives three row sums,
+ * h_kh[j] = w[kh][0] x[j - 1] + w[kh][1] x[j] + w[kh][2] x[j + 1] (the neighbours are two shifts of
+ * the input vectors, their lanes in the left or right padding zeroed by column masks), and output i
+ * is h_0[i - in_w] + h_1[i] + h_2[i + in_w]: two more permutes of neighbouring vectors. Pixels
+ * past the plane's ends read as zero, which is the top and bottom padding. On 960 x 7 x 7 that is
+ * 36 FMAs and 16 shuffles a plane, against the channel layout's 28 FMAs and 32 shuffles of its two
+ * 16 x 16 transposes plus their staging (~16 ns a plane on Zen 5, against 6.5). Taking each of the
+ * 9 taps as its own permute (32 a plane) ran at 13 ns a plane, and as its own unaligned load
+ * (cache-line splits) slower still. */
+#define DWC_FLAT_VECTORS 16 /* planes of up to 256 pixels */
+
+static int flat_layout(const fc_depthwise3x3 *d) {
+  return d->stride == 1 && d->pad_top == 1 && d->pad_left == 1 && d->out_w == d->in_w &&
+         d->in_w <= 16 && d->in_h * d->in_w <= DWC_FLAT_VECTORS * FC_L &&
+         d->out_h * d->out_w <= DWC_FLAT_VECTORS * FC_L;
+}
+
+/* The row sums h[kh] of input vector j (x_cur, between x_prev and the next one, loaded here),
+ * h[kh] = w[kh][0] x[i - 1] + w[kh][1] x[i] + w[kh][2] x[i + 1], the bias in h[1]; then moves the
+ * window on by a vector. */
+FC_INLINE void row_sums(const float *xp, int j, int in_vectors, const __mmask16 *inside,
+                        const __mmask16 *left, const __mmask16 *right, const __m512 *wv, __m512 bv,
+                        __m512 *x_prev, __m512 *x_cur, __m512 h[3]) {
+  const __m512 x_next = j + 1 < in_vectors
+                            ? _mm512_maskz_loadu_ps(inside[j + 1], xp + (j + 1) * FC_L)
+                            : _mm512_setzero_ps();
+  const __m512 l =
+      (__m512)_mm512_maskz_alignr_epi32(left[j], (__m512i)*x_cur, (__m512i)*x_prev, 15);
+  const __m512 r = (__m512)_mm512_maskz_alignr_epi32(right[j], (__m512i)x_next, (__m512i)*x_cur, 1);
+  h[0] = _mm512_fmadd_ps(wv[2], r, _mm512_fmadd_ps(wv[1], *x_cur, _mm512_mul_ps(wv[0], l)));
+  h[1] = _mm512_fmadd_ps(wv[5], r, _mm512_fmadd_ps(wv[4], *x_cur, _mm512_fmadd_ps(wv[3], l, bv)));
+  h[2] = _mm512_fmadd_ps(wv[8], r, _mm512_fmadd_ps(wv[7], *x_cur, _mm512_mul_ps(wv[6], l)));
+  *x_prev = *x_cur, *x_cur = x_next;
+}
+
+/* The planes first_plane .. end_plane - 1; inlined with constant vector counts for the small
+ * planes, where the loop over a plane's vectors then unrolls. */
+FC_INLINE void flat_run(const fc_depthwise3x3 *d, const float *x, const float *weight,
+                        const float *bias, float *y, int64_t first_plane, int64_t end_plane,
+                        const __mmask16 *inside, const __mmask16 *left, const __mmask16 *right,
+                        int in_vectors, int out_vectors) {
+  const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w, w = d->in_w;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i up = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(16 - w))); /* (prev, cur) */
+  const __m512i down = _mm512_add_epi32(lane, _mm512_set1_epi32((int)w));      /* (cur, next) */
+  const int last_out = (int)(out_plane - (int64_t)(out_vectors - 1) * FC_L);
+  for (int64_t p = first_plane, c = first_plane % d->channels; p < end_plane;
+       p++, c = c + 1 < d->channels ? c + 1 : 0) {
+    const float *xp = x + p * in_plane, *wp = weight + 9 * c;
+    float *yp = y + p * out_plane;
+    __m512 wv[9];
+    _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(wp[t]);
+    const __m512 bv = bias ? _mm512_set1_ps(bias[c]) : _mm512_setzero_ps();
+    __m512 x_prev = _mm512_setzero_ps(), x_cur = _mm512_maskz_loadu_ps(inside[0], xp);
+    __m512 h0_prev = _mm512_setzero_ps(), h[3];
+    row_sums(xp, 0, in_vectors, inside, left, right, wv, bv, &x_prev, &x_cur, h);
+    _Pragma("GCC unroll 4") for (int v = 0; v < out_vectors; v++) {
+      __m512 next[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      if (v + 1 < in_vectors)
+        row_sums(xp, v + 1, in_vectors, inside, left, right, wv, bv, &x_prev, &x_cur, next);
+      if (v >= in_vectors) h[1] = bv; /* output rows past the input's (bottom padding over 1) */
+      const __m512 acc =
+          _mm512_add_ps(_mm512_add_ps(h[1], _mm512_permutex2var_ps(h0_prev, up, h[0])),
+                        _mm512_permutex2var_ps(h[2], down, next[2]));
+      /* the last vector masked: storing it whole into the next plane's start, which is written
+       * afterwards, measured no faster */
+      if (v < out_vectors - 1)
+        fc_store(yp + v * FC_L, (fc_vf)acc);
+      else
+        fc_store_partial(yp + v * FC_L, (fc_vf)acc, last_out);
+      h0_prev = h[0], h[0] = next[0], h[1] = next[1], h[2] = next[2];
+    }
+  }
+}
+
+static void flat_planes(const fc_depthwise3x3 *d, const float *x, const float *weight,
+                        const float *bias, float *y, int64_t first_plane, int64_t end_plane) {
+  const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w, w = d->in_w;
+  const int in_vectors = (int)((in_plane + FC_L - 1) / FC_L);
+  const int out_vectors = (int)((out_plane + FC_L - 1) / FC_L);
+  /* per input vector: lanes with a pixel, with a left and with a right neighbour in the row */
+  __mmask16 inside[DWC_FLAT_VECTORS] = {0}, left[DWC_FLAT_VECTORS] = {0},
+            right[DWC_FLAT_VECTORS] = {0};
+  for (int64_t j = 0, col = 0; j < in_plane; j++) {
+    inside[j / FC_L] |= (__mmask16)(1u << (j % FC_L));
+    left[j / FC_L] |= (__mmask16)((col > 0) << (j % FC_L));
+    right[j / FC_L] |= (__mmask16)((col < w - 1) << (j % FC_L));
+    if (++col == w) col = 0;
+  }
+  if (in_vectors == out_vectors && in_vectors <= 4) {
+    switch (in_vectors) {
+#define DWC_FLAT_RUN(V)                                                                 \
+  case V:                                                                               \
+    flat_run(d, x, weight, bias, y, first_plane, end_plane, inside, left, right, V, V); \
+    return;
+      DWC_FLAT_RUN(1)
+      DWC_FLAT_RUN(2)
+      DWC_FLAT_RUN(3)
+      DWC_FLAT_RUN(4)
+#undef DWC_FLAT_RUN
+    }
+  }
+  flat_run(d, x, weight, bias, y, first_plane, end_plane, inside, left, right, in_vectors,
+           out_vectors);
+}
+#endif
+
 void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *d, const float *x,
                                                const float *weight, const float *bias, float *y,
                                                int64_t first_plane, int64_t end_plane,
                                                float *stage) {
+#if FC_L == 16 && defined(__AVX512F__)
+  if (flat_layout(d)) {
+    flat_planes(d, x, weight, bias, y, first_plane, end_plane);
+    return;
+  }
+#endif
   const int64_t tile_w = fc_depthwise3x3_tile_w(d), tile_h = fc_depthwise3x3_tile_h(d);
   const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w;
   const int64_t out_vectors = (out_plane + FC_L - 1) / FC_L * FC_L;
@@ -190,7 +305,8 @@ void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *d, const f
     else
       outputs_s2(tile, tile_w * FC_L, d->out_h, d->out_w, weights, outs);
     float *yg = y + p0 * out_plane;
-    /* the partial last block first: its whole-vector stores spill into the next planes' starts */
+    /* the partial last block first: its whole-vector stores spill into the next planes' starts
+     */
     if (tail < out_plane) store_block(outs, tail, out_plane, n, yg, y_end);
     for (int64_t o0 = 0; o0 < tail; o0 += FC_L) store_block(outs, o0, out_plane, n, yg, y_end);
   }
