@@ -30,22 +30,31 @@
 #include "simd/simd.h"
 
 #define DW_BAND 64 /* output rows per band: a band's input rows stay in L1 across its strips */
-#define DW_MAX_V 3 /* output vectors per strip, at most */
+#define DW_MAX_V 2 /* output vectors per strip, at most */
 
-/* Edge strips load every vector masked, lanes outside the row zero, with masks made once per strip
- * (a test per load, or masks rebuilt per row, made such a strip 1.6x slower than an interior one).
- * AVX-512 keeps a mask in one register; elsewhere the lane range is kept and fc_load_lanes builds
- * the mask. */
+/* Edge strips zero the lanes outside the row, with lane masks made once per strip (a test per load,
+ * or masks rebuilt per row, made such a strip 1.6x slower than an interior one): a whole-vector
+ * load, then the lanes kept; or, where the whole vector would reach outside the input (the first
+ * plane's first rows, the last plane's last rows, the zero row), a masked load. Masked loads that
+ * miss the cache are slow on Zen 5: loading all of a 56 -> 28 stride 2 layer's input from L3 masked
+ * took 1.3x the time of plain loads. AVX-512 keeps a mask in one register; elsewhere the lane range
+ * and a vector of lane masks are kept. */
 #if FC_VEC_BYTES == 64 && defined(__AVX512F__)
 typedef __mmask16 lanes;
 FC_INLINE lanes lanes_of(int lo, int hi) { return fc_mask_(lo, hi); }
 FC_INLINE fc_vf load_masked(const float *p, lanes m) { return (fc_vf)_mm512_maskz_loadu_ps(m, p); }
+FC_INLINE fc_vf keep_lanes(fc_vf v, lanes m) { return (fc_vf)_mm512_maskz_mov_ps(m, (__m512)v); }
 #else
 typedef struct {
   int lo, hi;
+  fc_vi keep;
 } lanes;
-FC_INLINE lanes lanes_of(int lo, int hi) { return (lanes){lo, hi}; }
+FC_INLINE lanes lanes_of(int lo, int hi) {
+  const fc_vi idx = {FC_IDX_LANES};
+  return (lanes){lo, hi, (idx >= lo) & (idx < hi)};
+}
 FC_INLINE fc_vf load_masked(const float *p, lanes m) { return fc_load_lanes(p, m.lo, m.hi); }
+FC_INLINE fc_vf keep_lanes(fc_vf v, lanes m) { return (fc_vf)((fc_vi)v & m.keep); }
 #endif
 
 /* The lanes of row columns c .. c + L - 1 inside 0 .. in_w - 1. */
@@ -54,13 +63,32 @@ FC_INLINE lanes row_lanes(int64_t c, int64_t in_w) {
   return lanes_of((int)(lo < FC_L ? lo : FC_L), (int)(hi < lo ? lo : hi < FC_L ? hi : FC_L));
 }
 
-/* The vector of row columns c .. c + L - 1: EDGE = 0, all inside the row; else the lanes `m`. */
-FC_INLINE fc_vf load_cols(const float *row, int64_t c, int edge, lanes m) {
-  fc_vf v = edge ? load_masked(row + c, m) : fc_load(row + c);
+/* Loads: all of the vector inside the row (interior strips), the lanes kept after a whole-vector
+ * load, or a masked load. */
+enum { LOAD_PLAIN, LOAD_KEEP, LOAD_MASKED };
+
+/* The vector of row columns c .. c + L - 1 (the lanes `m` of it unless LOAD_PLAIN). */
+FC_INLINE fc_vf load_cols(const float *row, int64_t c, int how, lanes m) {
+  fc_vf v = how == LOAD_MASKED ? load_masked(row + c, m) : fc_load(row + c);
   /* opaque: GCC would otherwise fold the load into each FMA that uses it, loading it up to three
    * times (and most of these loads straddle two cache lines) */
   __asm__("" : "+x"(v));
-  return v;
+  return how == LOAD_KEEP ? keep_lanes(v, m) : v;
+}
+
+/* Where an edge strip's rows may be read whole: the input [begin, end) of this call; the zero row
+ * stands for rows in the vertical padding. */
+typedef struct {
+  const float *begin, *end, *zero;
+} input_bounds;
+
+/* How an edge strip loads `row`, whose columns lo .. hi - 1 it reads. */
+FC_INLINE int edge_loads(const float *row, int64_t lo, int64_t hi, const input_bounds *in) {
+  const uintptr_t at = (uintptr_t)row;
+  return row == in->zero || at + (uintptr_t)(lo * 4) < (uintptr_t)in->begin ||
+                 at + (uintptr_t)(hi * 4) > (uintptr_t)in->end
+             ? LOAD_MASKED
+             : LOAD_KEEP;
 }
 
 /* Stores output vector v of a row: whole when all of it is in the row, or when its tail lands
@@ -74,12 +102,12 @@ FC_INLINE void store_out(float *out, fc_vf v, int64_t n, const float *y_end) {
 
 /* Stride 1: input row `row` (or the zero row) into the accumulators of the output rows that read
  * it: a[k] (k <= k_hi) with kernel row kh0 - k. */
-FC_INLINE void s1_row(const float *row, int64_t c0, int V, int edge, const lanes (*ln)[3],
-                      const fc_vf *wv, int kh0, int k_hi, fc_vf (*a)[DW_MAX_V]) {
+FC_INLINE void s1_row_loads(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3],
+                            const fc_vf *wv, int kh0, int k_hi, fc_vf (*a)[DW_MAX_V]) {
   _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {
-    const fc_vf t0 = load_cols(row, c0 + v * FC_L, edge, ln[v][0]),
-                t1 = load_cols(row, c0 + v * FC_L + 1, edge, ln[v][1]),
-                t2 = load_cols(row, c0 + v * FC_L + 2, edge, ln[v][2]);
+    const fc_vf t0 = load_cols(row, c0 + v * FC_L, how, ln[v][0]),
+                t1 = load_cols(row, c0 + v * FC_L + 1, how, ln[v][1]),
+                t2 = load_cols(row, c0 + v * FC_L + 2, how, ln[v][2]);
     _Pragma("GCC unroll 3") for (int k = 0; k <= k_hi; k++) {
       const int kh = kh0 - k;
       a[k][v] += (wv[3 * kh] * t0 + wv[3 * kh + 1] * t1) + wv[3 * kh + 2] * t2;
@@ -87,52 +115,88 @@ FC_INLINE void s1_row(const float *row, int64_t c0, int V, int edge, const lanes
   }
 }
 
-FC_INLINE const float *input_row(const float *x, const float *zero_row, int64_t ih, int64_t in_h,
+FC_INLINE void s1_row(const float *row, int64_t c0, int V, int edge, const input_bounds *in,
+                      const lanes (*ln)[3], const fc_vf *wv, int kh0, int k_hi,
+                      fc_vf (*a)[DW_MAX_V]) {
+  if (!edge)
+    s1_row_loads(row, c0, V, LOAD_PLAIN, ln, wv, kh0, k_hi, a);
+  else if (edge_loads(row, c0, c0 + V * FC_L + 2, in) == LOAD_KEEP)
+    s1_row_loads(row, c0, V, LOAD_KEEP, ln, wv, kh0, k_hi, a);
+  else
+    s1_row_loads(row, c0, V, LOAD_MASKED, ln, wv, kh0, k_hi, a);
+}
+
+FC_INLINE const float *input_row(const float *x, const input_bounds *in, int64_t ih, int64_t in_h,
                                  int64_t in_w) {
-  return ih < 0 || ih >= in_h ? zero_row : x + ih * in_w;
+  return ih < 0 || ih >= in_h ? in->zero : x + ih * in_w;
 }
 
 /* Stride 1: output rows r0 .. r1 - 1 x the V vectors from output column ow0. */
-#define DW_STRIP_S1(NAME, V, EDGE)                                                              \
-  __attribute__((noinline)) static void NAME(                                                   \
-      const fc_depthwise3x3 *d, const float *x, const float *zero_row, const float *weight9,    \
-      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {   \
-    fc_vf wv[9];                                                                                \
-    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                    \
-    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                              \
-    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = ow0 - d->pad_left;        \
-    lanes ln[V][3];                                                                             \
-    for (int v = 0; v < V; v++)                                                                 \
-      for (int kw = 0; kw < 3; kw++) ln[v][kw] = row_lanes(c0 + v * FC_L + kw, in_w);           \
-    /* a[0] row r (kernel row 2 to come), a[1] row r + 1, a[2] row r + 2 */                     \
-    fc_vf a[3][DW_MAX_V];                                                                       \
-    for (int v = 0; v < V; v++) a[0][v] = a[1][v] = a[2][v] = bv;                               \
-    const int64_t ih0 = r0 - d->pad_top;                                                        \
-    s1_row(input_row(x, zero_row, ih0, in_h, in_w), c0, V, EDGE, ln, wv, 0, 0, a);              \
-    s1_row(input_row(x, zero_row, ih0 + 1, in_h, in_w), c0, V, EDGE, ln, wv, 1, 1, a);          \
-    for (int64_t r = r0; r < r1; r++) {                                                         \
-      for (int v = 0; v < V; v++) a[2][v] = bv;                                                 \
-      s1_row(input_row(x, zero_row, r - d->pad_top + 2, in_h, in_w), c0, V, EDGE, ln, wv, 2, 2, \
-             a);                                                                                \
-      float *out = y + r * ow + ow0;                                                            \
-      for (int v = 0; v < V; v++) {                                                             \
-        store_out(out + v * FC_L, a[0][v], ow - ow0 - v * FC_L, y_end);                         \
-        a[0][v] = a[1][v];                                                                      \
-        a[1][v] = a[2][v];                                                                      \
-      }                                                                                         \
-    }                                                                                           \
+#define DW_STRIP_S1(NAME, V, EDGE)                                                                \
+  __attribute__((noinline)) static void NAME(                                                     \
+      const fc_depthwise3x3 *d, const float *x, const input_bounds *in, const float *weight9,     \
+      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {     \
+    fc_vf wv[9];                                                                                  \
+    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                      \
+    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                \
+    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = ow0 - d->pad_left;          \
+    lanes ln[V][3];                                                                               \
+    for (int v = 0; v < V; v++)                                                                   \
+      for (int kw = 0; kw < 3; kw++) ln[v][kw] = row_lanes(c0 + v * FC_L + kw, in_w);             \
+    /* a[0] row r (kernel row 2 to come), a[1] row r + 1, a[2] row r + 2 */                       \
+    fc_vf a[3][DW_MAX_V];                                                                         \
+    for (int v = 0; v < V; v++) a[0][v] = a[1][v] = a[2][v] = bv;                                 \
+    const int64_t ih0 = r0 - d->pad_top;                                                          \
+    s1_row(input_row(x, in, ih0, in_h, in_w), c0, V, EDGE, in, ln, wv, 0, 0, a);                  \
+    s1_row(input_row(x, in, ih0 + 1, in_h, in_w), c0, V, EDGE, in, ln, wv, 1, 1, a);              \
+    for (int64_t r = r0; r < r1; r++) {                                                           \
+      for (int v = 0; v < V; v++) a[2][v] = bv;                                                   \
+      s1_row(input_row(x, in, r - d->pad_top + 2, in_h, in_w), c0, V, EDGE, in, ln, wv, 2, 2, a); \
+      float *out = y + r * ow + ow0;                                                              \
+      for (int v = 0; v < V; v++) {                                                               \
+        store_out(out + v * FC_L, a[0][v], ow - ow0 - v * FC_L, y_end);                           \
+        a[0][v] = a[1][v];                                                                        \
+        a[1][v] = a[2][v];                                                                        \
+      }                                                                                           \
+    }                                                                                             \
   }
+
+/* Stride 2 deinterleaves in 128-bit lanes: lane group k of (a, b) takes a's elements 4k, 4k + 2
+ * (or + 1, + 3) and then b's, one vshufps. In-lane shuffles issue beside the FMAs on Zen 5, where a
+ * lane-crossing vpermt2ps takes an FMA pipe. The taps and accumulators then hold the outputs in
+ * another order (the `positions` below), put right once per output vector: DW_NATURAL (output
+ * column -> position) and DW_NATURAL_SHIFTED (the same, one column later, lane 0 from the previous
+ * vector's last column) for the kw = 0 products. */
+#if FC_L == 4
+#define DW_EVEN 0, 2, 4, 6
+#define DW_ODD 1, 3, 5, 7
+#define DW_NATURAL 0, 1, 2, 3
+#define DW_NATURAL_SHIFTED 7, 0, 1, 2
+#elif FC_L == 8
+#define DW_EVEN 0, 2, 8, 10, 4, 6, 12, 14
+#define DW_ODD 1, 3, 9, 11, 5, 7, 13, 15
+/* positions: columns 0, 1, 4, 5, 2, 3, 6, 7 */
+#define DW_NATURAL 0, 1, 4, 5, 2, 3, 6, 7
+#define DW_NATURAL_SHIFTED 15, 0, 1, 4, 5, 2, 3, 6
+#else
+#define DW_EVEN 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30
+#define DW_ODD 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31
+/* positions: columns 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15 */
+#define DW_NATURAL 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15
+#define DW_NATURAL_SHIFTED 31, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14
+#endif
 
 /* Stride 2: input row `row` (or the zero row) into the accumulators of the output rows that read
  * it, with kernel row kh[j] for j < n: m[j] (kw = 1, 2 taps), s[j] (kw = 0 taps, unshifted), and
  * cy[j] (the kw = 0 tap of the strip's first column, when `carry`). */
-FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const lanes (*ln)[3],
-                      int carry, const fc_vf *wv, int n, const int *kh, fc_vf (*m)[DW_MAX_V],
-                      fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
+FC_INLINE void s2_row_loads(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3],
+                            int carry, const fc_vf *wv, int n, const int *kh, fc_vf (*m)[DW_MAX_V],
+                            fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
   _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {
-    const fc_vf lo = load_cols(row, c0 + 2 * v * FC_L + 1, edge, ln[v][0]),
-                hi = load_cols(row, c0 + 2 * v * FC_L + 1 + FC_L, edge, ln[v][1]);
-    const fc_vf ev = fc_even(lo, hi), od = fc_odd(lo, hi);
+    const fc_vf lo = load_cols(row, c0 + 2 * v * FC_L + 1, how, ln[v][0]),
+                hi = load_cols(row, c0 + 2 * v * FC_L + 1 + FC_L, how, ln[v][1]);
+    const fc_vf ev = __builtin_shufflevector(lo, hi, DW_EVEN),
+                od = __builtin_shufflevector(lo, hi, DW_ODD);
     _Pragma("GCC unroll 2") for (int j = 0; j < n; j++) {
       m[j][v] += wv[3 * kh[j] + 1] * ev;
       m[j][v] += wv[3 * kh[j] + 2] * od;
@@ -145,49 +209,61 @@ FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const lanes
   }
 }
 
+FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const input_bounds *in,
+                      const lanes (*ln)[3], int carry, const fc_vf *wv, int n, const int *kh,
+                      fc_vf (*m)[DW_MAX_V], fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
+  if (!edge)
+    s2_row_loads(row, c0, V, LOAD_PLAIN, ln, carry, wv, n, kh, m, s, cy);
+  else if (edge_loads(row, c0 + 1, c0 + 1 + 2 * V * FC_L, in) == LOAD_KEEP)
+    s2_row_loads(row, c0, V, LOAD_KEEP, ln, carry, wv, n, kh, m, s, cy);
+  else
+    s2_row_loads(row, c0, V, LOAD_MASKED, ln, carry, wv, n, kh, m, s, cy);
+}
+
 /* Stride 2: output rows r0 .. r1 - 1 x the V vectors from output column ow0. */
-#define DW_STRIP_S2(NAME, V, EDGE)                                                                \
-  __attribute__((noinline)) static void NAME(                                                     \
-      const fc_depthwise3x3 *d, const float *x, const float *zero_row, const float *weight9,      \
-      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {     \
-    fc_vf wv[9];                                                                                  \
-    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                      \
-    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                \
-    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = 2 * ow0 - d->pad_left;      \
-    const int carry = c0 >= 0 && c0 < in_w;                                                       \
-    lanes ln[V][3];                                                                               \
-    for (int v = 0; v < V; v++)                                                                   \
-      for (int j = 0; j < 2; j++) ln[v][j] = row_lanes(c0 + 2 * v * FC_L + 1 + j * FC_L, in_w);   \
-    static const int kh_0[1] = {0}, kh_1[1] = {1}, kh_20[2] = {2, 0};                             \
-    /* [0] row r (kernel rows 1 and 2 to come), [1] row r + 1 */                                  \
-    fc_vf m[2][DW_MAX_V], s[2][DW_MAX_V], cy[2] = {fc_zero(), fc_zero()};                         \
-    for (int v = 0; v < V; v++) m[0][v] = bv, s[0][v] = fc_zero();                                \
-    const int64_t ih0 = 2 * r0 - d->pad_top;                                                      \
-    s2_row(input_row(x, zero_row, ih0, in_h, in_w), c0, V, EDGE, ln, carry, wv, 1, kh_0, m, s,    \
-           cy);                                                                                   \
-    for (int64_t r = r0; r < r1; r++) {                                                           \
-      const int64_t ih = 2 * r - d->pad_top;                                                      \
-      for (int v = 0; v < V; v++) m[1][v] = bv, s[1][v] = fc_zero();                              \
-      cy[1] = fc_zero();                                                                          \
-      s2_row(input_row(x, zero_row, ih + 1, in_h, in_w), c0, V, EDGE, ln, carry, wv, 1, kh_1, m,  \
-             s, cy);                                                                              \
-      s2_row(input_row(x, zero_row, ih + 2, in_h, in_w), c0, V, EDGE, ln, carry, wv, 2, kh_20, m, \
-             s, cy);                                                                              \
-      float *out = y + r * ow + ow0;                                                              \
-      for (int v = 0; v < V; v++)                                                                 \
-        store_out(out + v * FC_L, m[0][v] + fc_shift_in_lo(s[0][v], v > 0 ? s[0][v - 1] : cy[0]), \
-                  ow - ow0 - v * FC_L, y_end);                                                    \
-      for (int v = 0; v < V; v++) m[0][v] = m[1][v], s[0][v] = s[1][v];                           \
-      cy[0] = cy[1];                                                                              \
-    }                                                                                             \
+#define DW_STRIP_S2(NAME, V, EDGE)                                                                 \
+  __attribute__((noinline)) static void NAME(                                                      \
+      const fc_depthwise3x3 *d, const float *x, const input_bounds *in, const float *weight9,      \
+      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {      \
+    fc_vf wv[9];                                                                                   \
+    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                       \
+    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                 \
+    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = 2 * ow0 - d->pad_left;       \
+    const int carry = c0 >= 0 && c0 < in_w;                                                        \
+    lanes ln[V][3];                                                                                \
+    for (int v = 0; v < V; v++)                                                                    \
+      for (int j = 0; j < 2; j++) ln[v][j] = row_lanes(c0 + 2 * v * FC_L + 1 + j * FC_L, in_w);    \
+    static const int kh_0[1] = {0}, kh_1[1] = {1}, kh_20[2] = {2, 0};                              \
+    /* [0] row r (kernel rows 1 and 2 to come), [1] row r + 1 */                                   \
+    fc_vf m[2][DW_MAX_V], s[2][DW_MAX_V], cy[2] = {fc_zero(), fc_zero()};                          \
+    for (int v = 0; v < V; v++) m[0][v] = bv, s[0][v] = fc_zero();                                 \
+    const int64_t ih0 = 2 * r0 - d->pad_top;                                                       \
+    s2_row(input_row(x, in, ih0, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 1, kh_0, m, s, cy);  \
+    for (int64_t r = r0; r < r1; r++) {                                                            \
+      const int64_t ih = 2 * r - d->pad_top;                                                       \
+      for (int v = 0; v < V; v++) m[1][v] = bv, s[1][v] = fc_zero();                               \
+      cy[1] = fc_zero();                                                                           \
+      s2_row(input_row(x, in, ih + 1, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 1, kh_1, m, s,  \
+             cy);                                                                                  \
+      s2_row(input_row(x, in, ih + 2, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 2, kh_20, m, s, \
+             cy);                                                                                  \
+      float *out = y + r * ow + ow0;                                                               \
+      for (int v = 0; v < V; v++)                                                                  \
+        store_out(                                                                                 \
+            out + v * FC_L,                                                                        \
+            __builtin_shufflevector(m[0][v], m[0][v], DW_NATURAL) +                                \
+                __builtin_shufflevector(s[0][v], v > 0 ? s[0][v - 1] : cy[0], DW_NATURAL_SHIFTED), \
+            ow - ow0 - v * FC_L, y_end);                                                           \
+      for (int v = 0; v < V; v++) m[0][v] = m[1][v], s[0][v] = s[1][v];                            \
+      cy[0] = cy[1];                                                                               \
+    }                                                                                              \
   }
 
-typedef void strip_fn(const fc_depthwise3x3 *, const float *, const float *, const float *,
+typedef void strip_fn(const fc_depthwise3x3 *, const float *, const input_bounds *, const float *,
                       const float *, float *, int64_t, int64_t, int64_t, const float *);
 
 DW_STRIP_S1(s1_v1, 1, 0)
 DW_STRIP_S1(s1_v2, 2, 0)
-DW_STRIP_S1(s1_v3, 3, 0)
 DW_STRIP_S1(s1_v1_edge, 1, 1)
 DW_STRIP_S1(s1_v2_edge, 2, 1)
 DW_STRIP_S2(s2_v1, 1, 0)
@@ -195,72 +271,54 @@ DW_STRIP_S2(s2_v2, 2, 0)
 DW_STRIP_S2(s2_v1_edge, 1, 1)
 DW_STRIP_S2(s2_v2_edge, 2, 1)
 
-/* Strip widths in vectors: interior strips of up to DW_WIDE (stride 1 holds 3 V accumulators and
- * 3 V taps, stride 2 4 V accumulators and 2 V taps, next to the 9 weights); edge strips of up to
- * DW_EDGE (one mask per load). */
-#define DW_WIDE(S) (FC_L == 16 ? 2 : 1)
-#define DW_EDGE(S) (FC_L == 16 ? 2 : 1)
+/* Output vectors per strip: stride 1 holds 3 V accumulators and 3 V taps, stride 2 4 V
+ * accumulators and 2 V taps, next to the 9 weights. */
+#define DW_WIDTH (FC_L == 16 ? 2 : 1)
 
-/* Does output vector v read columns outside the row? */
-FC_INLINE int edge_vector(const fc_depthwise3x3 *d, int S, int64_t v) {
-  /* columns read: stride 1 from v L - pad_left, L + 2 of them; stride 2 from 2 v L - pad_left + 1,
-   * 2 L of them */
-  const int64_t lo = S * v * FC_L - d->pad_left + (S - 1), hi = lo + S * FC_L + (S == 1 ? 2 : 0);
+/* Do output vectors [v0, v1) read columns outside the row? */
+FC_INLINE int edge_strip(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t v1) {
+  /* columns read: stride 1 from ow0 - pad_left to ow1 - pad_left + 1, stride 2 from
+   * 2 ow0 - pad_left + 1 to 2 ow1 - pad_left */
+  const int64_t lo = S * v0 * FC_L - d->pad_left + (S - 1), hi = S * v1 * FC_L - d->pad_left + 2;
   return lo < 0 || hi > d->in_w;
 }
 
-/* The strip from vector v0 (of `vectors`): its width, and whether it is an edge strip. */
-FC_INLINE int64_t strip_width(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t vectors,
-                              int *edge) {
-  *edge = edge_vector(d, S, v0);
-  const int64_t most = vectors - v0 < (*edge ? DW_EDGE(S) : DW_WIDE(S)) ? vectors - v0
-                       : *edge                                          ? DW_EDGE(S)
-                                                                        : DW_WIDE(S);
-  int64_t width = 1;
-  while (width < most && (*edge || !edge_vector(d, S, v0 + width))) width++;
-  return width;
+/* Output vectors [v0, v0 + V) over output rows r0 .. r1 - 1. */
+FC_INLINE void strip(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t V, const float *x,
+                     const input_bounds *in, const float *weight9, const float *bias, float *y,
+                     int64_t r0, int64_t r1, const float *y_end) {
+  static strip_fn *const by_width[2][2][DW_MAX_V] = {{{s1_v1, s1_v2}, {s1_v1_edge, s1_v2_edge}},
+                                                     {{s2_v1, s2_v2}, {s2_v1_edge, s2_v2_edge}}};
+  by_width[S - 1][edge_strip(d, S, v0, v0 + V)][V - 1](d, x, in, weight9, bias, y, v0 * FC_L, r0,
+                                                       r1, y_end);
 }
 
-/* One strip of output vectors [v0, v0 + V) over output rows r0 .. r1 - 1. */
-FC_INLINE void strip(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t V, int edge,
-                     const float *x, const float *zero_row, const float *weight9, const float *bias,
-                     float *y, int64_t r0, int64_t r1, const float *y_end) {
-  static strip_fn *const by_width[2][2][3] = {
-      {{s1_v1, s1_v2, s1_v3}, {s1_v1_edge, s1_v2_edge, s1_v2_edge}},
-      {{s2_v1, s2_v2, s2_v2}, {s2_v1_edge, s2_v2_edge, s2_v2_edge}}};
-  by_width[S - 1][edge][V - 1](d, x, zero_row, weight9, bias, y, v0 * FC_L, r0, r1, y_end);
-}
-
-/* One plane, in bands of output rows; in each band the strip holding the last vector (which may be
- * partial) runs first, then the strips from the left. */
-FC_INLINE void plane(const fc_depthwise3x3 *d, int S, const float *x, const float *zero_row,
+/* One plane, in bands of output rows, each in strips of DW_WIDTH vectors; the last strip, holding
+ * the last vector (which may be partial), runs first. */
+FC_INLINE void plane(const fc_depthwise3x3 *d, int S, const float *x, const input_bounds *in,
                      const float *weight9, const float *bias, float *y) {
-  const int64_t vectors = (d->out_w + FC_L - 1) / FC_L;
+  const int64_t vectors = (d->out_w + FC_L - 1) / FC_L, last = (vectors - 1) / DW_WIDTH * DW_WIDTH;
   const float *y_end = y + d->out_h * d->out_w;
-  int64_t last = 0, last_width;
-  int last_edge, edge;
-  while ((last_width = strip_width(d, S, last, vectors, &last_edge)) < vectors - last)
-    last += last_width;
   for (int64_t r0 = 0; r0 < d->out_h; r0 += DW_BAND) {
     const int64_t r1 = d->out_h - r0 < DW_BAND ? d->out_h : r0 + DW_BAND;
-    strip(d, S, last, last_width, last_edge, x, zero_row, weight9, bias, y, r0, r1, y_end);
-    for (int64_t v0 = 0, width; v0 < last; v0 += width) {
-      width = strip_width(d, S, v0, vectors, &edge);
-      strip(d, S, v0, width, edge, x, zero_row, weight9, bias, y, r0, r1, y_end);
-    }
+    strip(d, S, last, vectors - last, x, in, weight9, bias, y, r0, r1, y_end);
+    for (int64_t v0 = 0; v0 < last; v0 += DW_WIDTH)
+      strip(d, S, v0, DW_WIDTH, x, in, weight9, bias, y, r0, r1, y_end);
   }
 }
+
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *d, const float *x, const float *weight,
                                       const float *bias, float *y, int64_t first_plane,
                                       int64_t end_plane, float *stage) {
   memset(stage, 0, (size_t)d->in_w * sizeof(float)); /* the zero row */
   const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w;
+  const input_bounds in = {x, x + end_plane * in_plane, stage};
   for (int64_t p = first_plane; p < end_plane; p++) {
     const int64_t c = p % d->channels;
     const float *b = bias ? bias + c : NULL;
     if (d->stride == 1)
-      plane(d, 1, x + p * in_plane, stage, weight + 9 * c, b, y + p * out_plane);
+      plane(d, 1, x + p * in_plane, &in, weight + 9 * c, b, y + p * out_plane);
     else
-      plane(d, 2, x + p * in_plane, stage, weight + 9 * c, b, y + p * out_plane);
+      plane(d, 2, x + p * in_plane, &in, weight + 9 * c, b, y + p * out_plane);
   }
 }
