@@ -110,7 +110,9 @@ FC_INLINE void s1_row_loads(const float *row, int64_t c0, int V, int how, const 
                 t2 = load_cols(row, c0 + v * FC_L + 2, how, ln[v][2]);
     _Pragma("GCC unroll 3") for (int k = 0; k <= k_hi; k++) {
       const int kh = kh0 - k;
-      a[k][v] += (wv[3 * kh] * t0 + wv[3 * kh + 1] * t1) + wv[3 * kh + 2] * t2;
+      a[k][v] += wv[3 * kh] * t0;
+      a[k][v] += wv[3 * kh + 1] * t1;
+      a[k][v] += wv[3 * kh + 2] * t2;
     }
   }
 }
