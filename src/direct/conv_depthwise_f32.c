@@ -8,7 +8,7 @@
  * output row that reads that input row (three for stride 1, one or two for stride 2), whose
  * accumulators stay in registers as the rows roll by. Input rows are read where they are: a strip
  * at the plane's left or right edge loads its edge vectors with their lanes outside the row zeroed
- * (the padding), interior strips plain loads; rows in the vertical padding read a zero row.
+ * (the padding), interior strips plain loads; rows in the vertical padding are skipped.
  *
  * Stride 2: the taps of output column ow are input columns 2 ow - pad_left + kw. Two vectors
  * loaded from column 2 ow0 - pad_left + 1 give, deinterleaved, the kw = 1 taps (even lanes) and
@@ -34,8 +34,8 @@
 
 /* Edge strips zero the lanes outside the row, with lane masks made once per strip (a test per load,
  * or masks rebuilt per row, made such a strip 1.6x slower than an interior one): a whole-vector
- * load, then the lanes kept; or, where the whole vector would reach outside the input (the first
- * plane's first rows, the last plane's last rows, the zero row), a masked load. Masked loads that
+ * load, then the lanes kept; or, in a band whose whole vectors would reach outside the input (the
+ * first plane's first rows, the last plane's last rows), masked loads. Masked loads that
  * miss the cache are slow on Zen 5: loading all of a 56 -> 28 stride 2 layer's input from L3 masked
  * took 1.3x the time of plain loads. AVX-512 keeps a mask in one register; elsewhere the lane range
  * and a vector of lane masks are kept. */
@@ -76,20 +76,11 @@ FC_INLINE fc_vf load_cols(const float *row, int64_t c, int how, lanes m) {
   return how == LOAD_KEEP ? keep_lanes(v, m) : v;
 }
 
-/* Where an edge strip's rows may be read whole: the input [begin, end) of this call; the zero row
- * stands for rows in the vertical padding. */
+/* The input of this call, [begin, end): an edge strip loads its rows whole where they lie inside.
+ */
 typedef struct {
-  const float *begin, *end, *zero;
+  const float *begin, *end;
 } input_bounds;
-
-/* How an edge strip loads `row`, whose columns lo .. hi - 1 it reads. */
-FC_INLINE int edge_loads(const float *row, int64_t lo, int64_t hi, const input_bounds *in) {
-  const uintptr_t at = (uintptr_t)row;
-  return row == in->zero || at + (uintptr_t)(lo * 4) < (uintptr_t)in->begin ||
-                 at + (uintptr_t)(hi * 4) > (uintptr_t)in->end
-             ? LOAD_MASKED
-             : LOAD_KEEP;
-}
 
 /* Stores output vector v of a row: whole when all of it is in the row, or when its tail lands
  * inside the plane (see above). */
@@ -100,10 +91,11 @@ FC_INLINE void store_out(float *out, fc_vf v, int64_t n, const float *y_end) {
     fc_store_partial(out, v, (int)n);
 }
 
-/* Stride 1: input row `row` (or the zero row) into the accumulators of the output rows that read
- * it: a[k] (k <= k_hi) with kernel row kh0 - k. */
-FC_INLINE void s1_row_loads(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3],
-                            const fc_vf *wv, int kh0, int k_hi, fc_vf (*a)[DW_MAX_V]) {
+/* Stride 1: input row `row` (NULL: a row of zeros) into the accumulators of the output rows that
+ * read it: a[k] (k <= k_hi) with kernel row kh0 - k. */
+FC_INLINE void s1_row(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3],
+                      const fc_vf *wv, int kh0, int k_hi, fc_vf (*a)[DW_MAX_V]) {
+  if (!row) return;
   _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {
     const fc_vf t0 = load_cols(row, c0 + v * FC_L, how, ln[v][0]),
                 t1 = load_cols(row, c0 + v * FC_L + 1, how, ln[v][1]),
@@ -117,50 +109,39 @@ FC_INLINE void s1_row_loads(const float *row, int64_t c0, int V, int how, const 
   }
 }
 
-FC_INLINE void s1_row(const float *row, int64_t c0, int V, int edge, const input_bounds *in,
-                      const lanes (*ln)[3], const fc_vf *wv, int kh0, int k_hi,
-                      fc_vf (*a)[DW_MAX_V]) {
-  if (!edge)
-    s1_row_loads(row, c0, V, LOAD_PLAIN, ln, wv, kh0, k_hi, a);
-  else if (edge_loads(row, c0, c0 + V * FC_L + 2, in) == LOAD_KEEP)
-    s1_row_loads(row, c0, V, LOAD_KEEP, ln, wv, kh0, k_hi, a);
-  else
-    s1_row_loads(row, c0, V, LOAD_MASKED, ln, wv, kh0, k_hi, a);
-}
-
-FC_INLINE const float *input_row(const float *x, const input_bounds *in, int64_t ih, int64_t in_h,
-                                 int64_t in_w) {
-  return ih < 0 || ih >= in_h ? in->zero : x + ih * in_w;
+/* Input row ih, or NULL in the vertical padding. */
+FC_INLINE const float *input_row(const float *x, int64_t ih, int64_t in_h, int64_t in_w) {
+  return ih < 0 || ih >= in_h ? NULL : x + ih * in_w;
 }
 
 /* Stride 1: output rows r0 .. r1 - 1 x the V vectors from output column ow0. */
-#define DW_STRIP_S1(NAME, V, EDGE)                                                                \
-  __attribute__((noinline)) static void NAME(                                                     \
-      const fc_depthwise3x3 *d, const float *x, const input_bounds *in, const float *weight9,     \
-      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {     \
-    fc_vf wv[9];                                                                                  \
-    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                      \
-    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                \
-    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = ow0 - d->pad_left;          \
-    lanes ln[V][3];                                                                               \
-    for (int v = 0; v < V; v++)                                                                   \
-      for (int kw = 0; kw < 3; kw++) ln[v][kw] = row_lanes(c0 + v * FC_L + kw, in_w);             \
-    /* a[0] row r (kernel row 2 to come), a[1] row r + 1, a[2] row r + 2 */                       \
-    fc_vf a[3][DW_MAX_V];                                                                         \
-    for (int v = 0; v < V; v++) a[0][v] = a[1][v] = a[2][v] = bv;                                 \
-    const int64_t ih0 = r0 - d->pad_top;                                                          \
-    s1_row(input_row(x, in, ih0, in_h, in_w), c0, V, EDGE, in, ln, wv, 0, 0, a);                  \
-    s1_row(input_row(x, in, ih0 + 1, in_h, in_w), c0, V, EDGE, in, ln, wv, 1, 1, a);              \
-    for (int64_t r = r0; r < r1; r++) {                                                           \
-      for (int v = 0; v < V; v++) a[2][v] = bv;                                                   \
-      s1_row(input_row(x, in, r - d->pad_top + 2, in_h, in_w), c0, V, EDGE, in, ln, wv, 2, 2, a); \
-      float *out = y + r * ow + ow0;                                                              \
-      for (int v = 0; v < V; v++) {                                                               \
-        store_out(out + v * FC_L, a[0][v], ow - ow0 - v * FC_L, y_end);                           \
-        a[0][v] = a[1][v];                                                                        \
-        a[1][v] = a[2][v];                                                                        \
-      }                                                                                           \
-    }                                                                                             \
+#define DW_STRIP_S1(NAME, V, HOW)                                                                  \
+  __attribute__((noinline)) static void NAME(                                                      \
+      const fc_depthwise3x3 *d, const float *x, const float *weight9, const float *bias, float *y, \
+      int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {                                   \
+    fc_vf wv[9];                                                                                   \
+    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                       \
+    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                 \
+    const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = ow0 - d->pad_left;           \
+    lanes ln[V][3];                                                                                \
+    for (int v = 0; v < V; v++)                                                                    \
+      for (int kw = 0; kw < 3; kw++) ln[v][kw] = row_lanes(c0 + v * FC_L + kw, in_w);              \
+    /* a[0] row r (kernel row 2 to come), a[1] row r + 1, a[2] row r + 2 */                        \
+    fc_vf a[3][DW_MAX_V];                                                                          \
+    for (int v = 0; v < V; v++) a[0][v] = a[1][v] = a[2][v] = bv;                                  \
+    const int64_t ih0 = r0 - d->pad_top;                                                           \
+    s1_row(input_row(x, ih0, in_h, in_w), c0, V, HOW, ln, wv, 0, 0, a);                            \
+    s1_row(input_row(x, ih0 + 1, in_h, in_w), c0, V, HOW, ln, wv, 1, 1, a);                        \
+    _Pragma("GCC unroll 3") for (int64_t r = r0; r < r1; r++) {                                    \
+      for (int v = 0; v < V; v++) a[2][v] = bv;                                                    \
+      s1_row(input_row(x, r - d->pad_top + 2, in_h, in_w), c0, V, HOW, ln, wv, 2, 2, a);           \
+      float *out = y + r * ow + ow0;                                                               \
+      for (int v = 0; v < V; v++) {                                                                \
+        store_out(out + v * FC_L, a[0][v], ow - ow0 - v * FC_L, y_end);                            \
+        a[0][v] = a[1][v];                                                                         \
+        a[1][v] = a[2][v];                                                                         \
+      }                                                                                            \
+    }                                                                                              \
   }
 
 /* Stride 2 deinterleaves in 128-bit lanes: lane group k of (a, b) takes a's elements 4k, 4k + 2
@@ -188,12 +169,13 @@ FC_INLINE const float *input_row(const float *x, const input_bounds *in, int64_t
 #define DW_NATURAL_SHIFTED 31, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14
 #endif
 
-/* Stride 2: input row `row` (or the zero row) into the accumulators of the output rows that read
- * it, with kernel row kh[j] for j < n: m[j] (kw = 1, 2 taps), s[j] (kw = 0 taps, unshifted), and
- * cy[j] (the kw = 0 tap of the strip's first column, when `carry`). */
-FC_INLINE void s2_row_loads(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3],
-                            int carry, const fc_vf *wv, int n, const int *kh, fc_vf (*m)[DW_MAX_V],
-                            fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
+/* Stride 2: input row `row` (NULL: a row of zeros) into the accumulators of the output rows that
+ * read it, with kernel row kh[j] for j < n: m[j] (kw = 1, 2 taps), s[j] (kw = 0 taps, unshifted),
+ * and cy[j] (the kw = 0 tap of the strip's first column, when `carry`). */
+FC_INLINE void s2_row(const float *row, int64_t c0, int V, int how, const lanes (*ln)[3], int carry,
+                      const fc_vf *wv, int n, const int *kh, fc_vf (*m)[DW_MAX_V],
+                      fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
+  if (!row) return;
   _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) {
     const fc_vf lo = load_cols(row, c0 + 2 * v * FC_L + 1, how, ln[v][0]),
                 hi = load_cols(row, c0 + 2 * v * FC_L + 1 + FC_L, how, ln[v][1]);
@@ -211,22 +193,11 @@ FC_INLINE void s2_row_loads(const float *row, int64_t c0, int V, int how, const 
   }
 }
 
-FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const input_bounds *in,
-                      const lanes (*ln)[3], int carry, const fc_vf *wv, int n, const int *kh,
-                      fc_vf (*m)[DW_MAX_V], fc_vf (*s)[DW_MAX_V], fc_vf *cy) {
-  if (!edge)
-    s2_row_loads(row, c0, V, LOAD_PLAIN, ln, carry, wv, n, kh, m, s, cy);
-  else if (edge_loads(row, c0 + 1, c0 + 1 + 2 * V * FC_L, in) == LOAD_KEEP)
-    s2_row_loads(row, c0, V, LOAD_KEEP, ln, carry, wv, n, kh, m, s, cy);
-  else
-    s2_row_loads(row, c0, V, LOAD_MASKED, ln, carry, wv, n, kh, m, s, cy);
-}
-
 /* Stride 2: output rows r0 .. r1 - 1 x the V vectors from output column ow0. */
-#define DW_STRIP_S2(NAME, V, EDGE)                                                                 \
+#define DW_STRIP_S2(NAME, V, HOW)                                                                  \
   __attribute__((noinline)) static void NAME(                                                      \
-      const fc_depthwise3x3 *d, const float *x, const input_bounds *in, const float *weight9,      \
-      const float *bias, float *y, int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {      \
+      const fc_depthwise3x3 *d, const float *x, const float *weight9, const float *bias, float *y, \
+      int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {                                   \
     fc_vf wv[9];                                                                                   \
     for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                       \
     const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                 \
@@ -240,15 +211,13 @@ FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const input
     fc_vf m[2][DW_MAX_V], s[2][DW_MAX_V], cy[2] = {fc_zero(), fc_zero()};                          \
     for (int v = 0; v < V; v++) m[0][v] = bv, s[0][v] = fc_zero();                                 \
     const int64_t ih0 = 2 * r0 - d->pad_top;                                                       \
-    s2_row(input_row(x, in, ih0, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 1, kh_0, m, s, cy);  \
+    s2_row(input_row(x, ih0, in_h, in_w), c0, V, HOW, ln, carry, wv, 1, kh_0, m, s, cy);           \
     for (int64_t r = r0; r < r1; r++) {                                                            \
       const int64_t ih = 2 * r - d->pad_top;                                                       \
       for (int v = 0; v < V; v++) m[1][v] = bv, s[1][v] = fc_zero();                               \
       cy[1] = fc_zero();                                                                           \
-      s2_row(input_row(x, in, ih + 1, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 1, kh_1, m, s,  \
-             cy);                                                                                  \
-      s2_row(input_row(x, in, ih + 2, in_h, in_w), c0, V, EDGE, in, ln, carry, wv, 2, kh_20, m, s, \
-             cy);                                                                                  \
+      s2_row(input_row(x, ih + 1, in_h, in_w), c0, V, HOW, ln, carry, wv, 1, kh_1, m, s, cy);      \
+      s2_row(input_row(x, ih + 2, in_h, in_w), c0, V, HOW, ln, carry, wv, 2, kh_20, m, s, cy);     \
       float *out = y + r * ow + ow0;                                                               \
       for (int v = 0; v < V; v++)                                                                  \
         store_out(                                                                                 \
@@ -261,38 +230,54 @@ FC_INLINE void s2_row(const float *row, int64_t c0, int V, int edge, const input
     }                                                                                              \
   }
 
-typedef void strip_fn(const fc_depthwise3x3 *, const float *, const input_bounds *, const float *,
-                      const float *, float *, int64_t, int64_t, int64_t, const float *);
+typedef void strip_fn(const fc_depthwise3x3 *, const float *, const float *, const float *, float *,
+                      int64_t, int64_t, int64_t, const float *);
 
-DW_STRIP_S1(s1_v1, 1, 0)
-DW_STRIP_S1(s1_v2, 2, 0)
-DW_STRIP_S1(s1_v1_edge, 1, 1)
-DW_STRIP_S1(s1_v2_edge, 2, 1)
-DW_STRIP_S2(s2_v1, 1, 0)
-DW_STRIP_S2(s2_v2, 2, 0)
-DW_STRIP_S2(s2_v1_edge, 1, 1)
-DW_STRIP_S2(s2_v2_edge, 2, 1)
+DW_STRIP_S1(s1_v1, 1, LOAD_PLAIN)
+DW_STRIP_S1(s1_v2, 2, LOAD_PLAIN)
+DW_STRIP_S1(s1_v1_keep, 1, LOAD_KEEP)
+DW_STRIP_S1(s1_v2_keep, 2, LOAD_KEEP)
+DW_STRIP_S1(s1_v1_masked, 1, LOAD_MASKED)
+DW_STRIP_S1(s1_v2_masked, 2, LOAD_MASKED)
+DW_STRIP_S2(s2_v1, 1, LOAD_PLAIN)
+DW_STRIP_S2(s2_v2, 2, LOAD_PLAIN)
+DW_STRIP_S2(s2_v1_keep, 1, LOAD_KEEP)
+DW_STRIP_S2(s2_v2_keep, 2, LOAD_KEEP)
+DW_STRIP_S2(s2_v1_masked, 1, LOAD_MASKED)
+DW_STRIP_S2(s2_v2_masked, 2, LOAD_MASKED)
 
 /* Output vectors per strip: stride 1 holds 3 V accumulators and 3 V taps, stride 2 4 V
  * accumulators and 2 V taps, next to the 9 weights. */
 #define DW_WIDTH (FC_L == 16 ? 2 : 1)
 
-/* Do output vectors [v0, v1) read columns outside the row? */
-FC_INLINE int edge_strip(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t v1) {
+/* How the strip of output vectors [v0, v0 + V) x output rows r0 .. r1 - 1 loads: plainly when it
+ * reads no column outside the rows; else whole vectors, lanes kept, when the input rows it reads
+ * lie inside the input with all the columns it reads; else masked. */
+FC_INLINE int strip_loads(const fc_depthwise3x3 *d, int S, const float *x, const input_bounds *in,
+                          int64_t v0, int64_t V, int64_t r0, int64_t r1) {
   /* columns read: stride 1 from ow0 - pad_left to ow1 - pad_left + 1, stride 2 from
    * 2 ow0 - pad_left + 1 to 2 ow1 - pad_left */
-  const int64_t lo = S * v0 * FC_L - d->pad_left + (S - 1), hi = S * v1 * FC_L - d->pad_left + 2;
-  return lo < 0 || hi > d->in_w;
+  const int64_t lo = S * v0 * FC_L - d->pad_left + (S - 1),
+                hi = S * (v0 + V) * FC_L - d->pad_left + 2;
+  if (lo >= 0 && hi <= d->in_w) return LOAD_PLAIN;
+  const int64_t ih_lo = S * r0 - d->pad_top, ih_hi = S * (r1 - 1) - d->pad_top + 2;
+  const uintptr_t first = (uintptr_t)(x + (ih_lo > 0 ? ih_lo : 0) * d->in_w),
+                  last = (uintptr_t)(x + (ih_hi < d->in_h ? ih_hi : d->in_h - 1) * d->in_w);
+  return first + (uintptr_t)(lo * 4) >= (uintptr_t)in->begin &&
+                 last + (uintptr_t)(hi * 4) <= (uintptr_t)in->end
+             ? LOAD_KEEP
+             : LOAD_MASKED;
 }
 
 /* Output vectors [v0, v0 + V) over output rows r0 .. r1 - 1. */
 FC_INLINE void strip(const fc_depthwise3x3 *d, int S, int64_t v0, int64_t V, const float *x,
                      const input_bounds *in, const float *weight9, const float *bias, float *y,
                      int64_t r0, int64_t r1, const float *y_end) {
-  static strip_fn *const by_width[2][2][DW_MAX_V] = {{{s1_v1, s1_v2}, {s1_v1_edge, s1_v2_edge}},
-                                                     {{s2_v1, s2_v2}, {s2_v1_edge, s2_v2_edge}}};
-  by_width[S - 1][edge_strip(d, S, v0, v0 + V)][V - 1](d, x, in, weight9, bias, y, v0 * FC_L, r0,
-                                                       r1, y_end);
+  static strip_fn *const by_width[2][3][DW_MAX_V] = {
+      {{s1_v1, s1_v2}, {s1_v1_keep, s1_v2_keep}, {s1_v1_masked, s1_v2_masked}},
+      {{s2_v1, s2_v2}, {s2_v1_keep, s2_v2_keep}, {s2_v1_masked, s2_v2_masked}}};
+  by_width[S - 1][strip_loads(d, S, x, in, v0, V, r0, r1)][V - 1](d, x, weight9, bias, y, v0 * FC_L,
+                                                                  r0, r1, y_end);
 }
 
 /* One plane, in bands of output rows, each in strips of DW_WIDTH vectors; the last strip, holding
@@ -312,9 +297,9 @@ FC_INLINE void plane(const fc_depthwise3x3 *d, int S, const float *x, const inpu
 void FC_SYM(fc_conv_depthwise3x3_f32)(const fc_depthwise3x3 *d, const float *x, const float *weight,
                                       const float *bias, float *y, int64_t first_plane,
                                       int64_t end_plane, float *stage) {
-  memset(stage, 0, (size_t)d->in_w * sizeof(float)); /* the zero row */
+  (void)stage; /* the input is read in place */
   const int64_t in_plane = d->in_h * d->in_w, out_plane = d->out_h * d->out_w;
-  const input_bounds in = {x, x + end_plane * in_plane, stage};
+  const input_bounds in = {x, x + end_plane * in_plane};
   for (int64_t p = first_plane; p < end_plane; p++) {
     const int64_t c = p % d->channels;
     const float *b = bias ? bias + c : NULL;

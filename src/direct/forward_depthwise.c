@@ -28,9 +28,8 @@ fc_status fc_forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kern
   const int64_t units = fc_div_ceil(planes, unit);
   const int threads = (int)fc_min(call->num_threads, units);
   const int64_t items = threads > 1 ? fc_min(units, threads * FC_ITEMS_PER_THREAD) : 1;
-  /* the row kernel's zero row, a whole number of cache lines */
-  const int64_t stage_floats =
-      by_channels ? fc_depthwise3x3_channel_stage_floats(&shape) : (shape.in_w + 15) / 16 * 16;
+  /* the channel kernel's tiles; the row kernel reads the input in place */
+  const int64_t stage_floats = by_channels ? fc_depthwise3x3_channel_stage_floats(&shape) : 0;
   float *stage = scratch_floats(stage_floats * threads);
   if (!stage) return FC_STATUS_OUT_OF_MEMORY;
   const float *weight = call->weight, *bias = call->bias;

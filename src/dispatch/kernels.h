@@ -16,12 +16,11 @@ struct fc_conv_plane;
  * dilation 1): plane p of y (out_h x out_w) = bias[p % channels] + the 3x3 weights of channel
  * p % channels over plane p of x (in_h x in_w), read with pad_top / pad_left leading zero rows /
  * columns and as many trailing ones as y needs; nothing outside y is written. bias: NULL or one
- * per channel; the kernel computes planes [first_plane, end_plane). The kernel reads the input in
- * place and keeps a zero row (for the vertical padding) in `stage` (in_w floats, one per thread).
- * The call takes pointers and integers only, never a float: the core is compiled without AVX, and
- * a legacy SSE instruction run between two AVX kernel calls (a float argument's movss) cost ~100 ns
- * per call on the Zen 3 host. The kernel reads x from its start up to the end of plane
- * end_plane - 1 only. */
+ * per channel; the kernel computes planes [first_plane, end_plane). The row kernel reads the
+ * input in place and uses no `stage`. The call takes pointers and integers only, never a float: the
+ * core is compiled without AVX, and a legacy SSE instruction run between two AVX kernel calls (a
+ * float argument's movss) cost ~100 ns per call on the Zen 3 host. The kernel reads x from its
+ * start up to the end of plane end_plane - 1 only. */
 typedef struct fc_depthwise3x3 {
   int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left, channels;
 } fc_depthwise3x3;
