@@ -1,5 +1,5 @@
-/* The direct engine's depthwise 3x3 layers: the staging kernel, or the channel kernel for small
- * planes, over runs of whole planes. */
+/* The direct engine's depthwise 3x3 layers: the row kernel (input read in place), or the channel
+ * kernel for small planes, over runs of whole planes. */
 #include <omp.h>
 
 #include "direct/direct_simd_parts.h"
