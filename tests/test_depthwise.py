@@ -1,8 +1,10 @@
 """Depthwise 3x3 (groups = channels, multiplier 1) on ragged planes, against the float64 reference.
 
-The depthwise kernel stages each input row zero-padded and, for stride 2, split into even and odd
-columns, and stores a row's partial last vector whole into the next row: every width around the
-vector length, every small height, both strides and asymmetric paddings exercise those edges.
+The depthwise kernel reads the input in place, loading the vectors at a row's edges masked (stride 2:
+deinterleaved, the kw = 0 taps shifted once per output vector), walks strips of output vectors down
+bands of output rows, and stores a row's partial last vector whole into the next row: every width
+around the vector length, every small height, both strides, asymmetric paddings and planes taller
+than a band exercise those edges.
 Planes up to 20 wide go to the channel kernel instead: groups of 4, 8 or 16 consecutive (image,
 channel) planes transposed into pixel vectors, so every channel count around those group sizes,
 groups that wrap from one image into the next, and thread splits exercise its edges; a group of
@@ -56,6 +58,16 @@ def test_wide_rows_and_large_padding():
     for width, pads in [(131, ((1, 1), (1, 1))), (70, ((4, 4), (9, 7))), (5, ((0, 0), (20, 20)))]:
         for stride in (1, 2):
             _case(2, 6, width, stride, pads, bias=True, seed=width)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_tall_planes_cross_bands(stride):
+    for height, width, pads in [
+        (150, 40, ((1, 1), (1, 1))),
+        (131, 67, ((0, 2), (2, 0))),
+        (260, 23, ((3, 0), (0, 1))),
+    ]:
+        _case(2, height, width, stride, pads, bias=height % 2 == 0, seed=height)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -1,11 +1,11 @@
-/* The direct engine's depthwise 3x3 layers: the staging kernel, or the channel kernel for small
- * planes, over runs of whole planes. */
+/* The direct engine's depthwise 3x3 layers: the row kernel (input read in place), or the channel
+ * kernel for small planes, over runs of whole planes. */
 #include <omp.h>
 
 #include "direct/direct_simd_parts.h"
 
-/* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel stages the
- * input rows itself, so no padded copy is built. */
+/* Depthwise 3x3 in two dimensions, stride 1 or 2, dilation 1: the depthwise kernel reads the input
+ * in place, zeroing the lanes in the padding, so no padded copy is built. */
 int fc_depthwise3x3_layer(const fc_problem *p) {
   return p->in_per_group == 1 && p->out_per_group == 1 && p->kernel[0] == 1 && p->in[0] == 1 &&
          p->out[0] == 1 && p->pad[0] == 0 && p->kernel[1] == 3 && p->kernel[2] == 3 &&
@@ -15,30 +15,21 @@ int fc_depthwise3x3_layer(const fc_problem *p) {
 
 /* Work items are runs of whole (image, channel) planes: the kernels store partial vectors whole
  * into the plane's later rows or the next planes. The channel kernel's items are runs of 16 planes,
- * its groups of FC_L planes. Each thread stages rows in its own part of one scratch block. Items
- * are taken dynamically, so a thread the loaded machine starts late leaves its share to the others.
- */
+ * its groups of FC_L planes. Each thread has its own part of one scratch block (the row kernel's
+ * zero row, the channel kernel's tiles). Items are taken dynamically, so a thread the loaded
+ * machine starts late leaves its share to the others. */
 fc_status fc_forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kernels *kernels,
                                   const float *x, float *y) {
   const fc_problem *p = call->problem;
-  const fc_depthwise3x3 shape = {
-      p->in[1],
-      p->in[2],
-      p->out[1],
-      p->out[2],
-      p->stride[1],
-      p->pad[1],
-      p->pad[2],
-      p->in_channels,
-      fc_depthwise3x3_pitch(p->in[2], p->out[2], p->stride[1], p->pad[2])};
+  const fc_depthwise3x3 shape = {p->in[1],     p->in[2],  p->out[1], p->out[2],
+                                 p->stride[1], p->pad[1], p->pad[2], p->in_channels};
   const int by_channels = fc_depthwise3x3_by_channels(&shape);
   const int64_t planes = p->batch * p->in_channels, unit = by_channels ? 16 : 1;
   const int64_t units = fc_div_ceil(planes, unit);
   const int threads = (int)fc_min(call->num_threads, units);
   const int64_t items = threads > 1 ? fc_min(units, threads * FC_ITEMS_PER_THREAD) : 1;
-  const int64_t stage_floats = by_channels
-                                   ? fc_depthwise3x3_channel_stage_floats(&shape)
-                                   : FC_DEPTHWISE3X3_STAGE_ROWS * shape.stride * shape.pitch;
+  /* the channel kernel's tiles; the row kernel reads the input in place */
+  const int64_t stage_floats = by_channels ? fc_depthwise3x3_channel_stage_floats(&shape) : 0;
   float *stage = scratch_floats(stage_floats * threads);
   if (!stage) return FC_STATUS_OUT_OF_MEMORY;
   const float *weight = call->weight, *bias = call->bias;

@@ -16,34 +16,20 @@ struct fc_conv_plane;
  * dilation 1): plane p of y (out_h x out_w) = bias[p % channels] + the 3x3 weights of channel
  * p % channels over plane p of x (in_h x in_w), read with pad_top / pad_left leading zero rows /
  * columns and as many trailing ones as y needs; nothing outside y is written. bias: NULL or one
- * per channel; the kernel computes planes [first_plane, end_plane). The kernel stages each input
- * row, zero-padded and split into its `stride` column phases, in `stage`
- * (FC_DEPTHWISE3X3_STAGE_ROWS * stride * pitch floats, one per thread), so its inner loop has plain
- * loads only. pitch: floats per staged phase row, fc_depthwise3x3_pitch. The call takes pointers
- * and integers only, never a float: the core is compiled without AVX, and a legacy SSE instruction
- * run between two AVX kernel calls (a float argument's movss) cost ~100 ns per call on the Zen 3
- * host. The kernel reads x up to the end of plane end_plane - 1 only. */
+ * per channel; the kernel computes planes [first_plane, end_plane). The row kernel reads the
+ * input in place and uses no `stage`. The call takes pointers and integers only, never a float: the
+ * core is compiled without AVX, and a legacy SSE instruction run between two AVX kernel calls (a
+ * float argument's movss) cost ~100 ns per call on the Zen 3 host. The kernel reads x from its
+ * start up to the end of plane end_plane - 1 only. */
 typedef struct fc_depthwise3x3 {
-  int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left, channels, pitch;
+  int64_t in_h, in_w, out_h, out_w, stride, pad_top, pad_left, channels;
 } fc_depthwise3x3;
-
-/* A ring of 16 staged input rows (a block of output rows reads at most 9) and one zero row. */
-#define FC_DEPTHWISE3X3_STAGE_ROWS 17
-
-/* Reads reach out_w + 2 past a phase row's start, rounded up to vectors of up to 16 floats; the
- * staged input reaches pad_left / stride + ceil(in_w / stride), likewise. */
-static inline int64_t fc_depthwise3x3_pitch(int64_t in_w, int64_t out_w, int64_t stride,
-                                            int64_t pad_left) {
-  const int64_t data_end = pad_left / stride + 1 + (in_w + stride - 1) / stride;
-  const int64_t end = (out_w + 2 > data_end ? out_w + 2 : data_end) + 16;
-  return (end + 15) / 16 * 16;
-}
 
 /* Small planes go to the channel kernel instead: a group of FC_L planes transposed into a
  * zero-padded tile of pixel vectors (tile_h x tile_w), the output pixel vectors, and 10 weight
  * vectors. Its stage is fc_depthwise3x3_channel_stage_floats per thread (sized for 16 lanes, the
- * widest ISA; pitch is not used), and threads split the planes in multiples of 16, which also
- * keeps a 56 -> 28 stride 2 layer (a tie at one thread) on the row kernel: at two threads, 9 runs
+ * widest ISA), and threads split the planes in multiples of 16, which also keeps a 56 -> 28
+ * stride 2 layer (a tie at one thread) on the row kernel: at two threads, 9 runs
  * of 16 planes split worse than 144 planes. Measured on the Zen 3 host (AVX2, one thread, against
  * the row kernel): 960 x 7 x 7 0.61x the time, 576 x 14 x 14 0.69x (stride 2: 0.49x), 144 x 20 x 20
  * 0.79x; 24 x 24 1.07x, 32 x 32 1.26x (the row kernel's vectors are full there). The tile bound
