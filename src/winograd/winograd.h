@@ -33,17 +33,25 @@
 /* Frequencies of the largest tile, F(4x4, 3x3). */
 #define FC_WINOGRAD_MAX_FREQUENCIES 36
 
-/* How a block's tiles lie in the GEMM's packed B slivers: tile t of row k (an input channel) is
- * float k * width + t % nr of sliver t / nr, which starts at (t / nr) * nr * rows; a sliver is nr
- * tiles wide, the last one tail_nr wide when its tiles fit the narrow micro-kernel. The widths
- * are multiples of the vector length. */
+/* How a block's tiles lie in the GEMM's packed B slivers: slivers of nr tiles, and from tile
+ * tail_from on slivers of tail_nr tiles (the last one filled to its width). Tile t of row k (an
+ * input channel) is float k * width + t - start of its sliver, which begins at float start * rows.
+ * The widths are multiples of the vector length. */
 typedef struct fc_winograd_slivers {
-  int64_t nr, tail_nr; /* the GEMM tile's widths (tail_nr 0: no narrow kernel) */
+  int64_t nr, tail_nr; /* the GEMM tile's widths */
+  int64_t tail_from;   /* the first tile of the tail_nr slivers (tiles: none) */
   int64_t tiles, rows; /* tiles of the block; rows of each sliver */
 } fc_winograd_slivers;
 
-static inline int64_t fc_winograd_sliver_width(const fc_winograd_slivers *s, int64_t sliver) {
-  return s->tail_nr && s->tiles - sliver * s->nr <= s->tail_nr ? s->tail_nr : s->nr;
+/* The first tile of the sliver holding tile t. */
+static inline int64_t fc_winograd_sliver_start(const fc_winograd_slivers *s, int64_t t) {
+  return t < s->tail_from ? t / s->nr * s->nr
+                          : s->tail_from + (t - s->tail_from) / s->tail_nr * s->tail_nr;
+}
+
+/* The width of the sliver that starts at tile start. */
+static inline int64_t fc_winograd_sliver_width(const fc_winograd_slivers *s, int64_t start) {
+  return start < s->tail_from ? s->nr : s->tail_nr;
 }
 
 /* Where a layer's tiles read the padded copy. The tiles of each phase form tile rows of tiles_w

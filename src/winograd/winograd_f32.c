@@ -267,10 +267,10 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
                      const fc_winograd_grid *g, int64_t first, float *v, int64_t v_stride,
                      const fc_winograd_slivers *slivers, int64_t channel) {
   const int m = w_axis->m;
-  const int64_t tiles = slivers->tiles, nr = slivers->nr, tiles_w = g->tiles_w;
+  const int64_t tiles = slivers->tiles, tiles_w = g->tiles_w;
   const int64_t row_step = g->row_step, phase_step = g->phase_step;
-  const int64_t last = (tiles - 1) / nr;
-  const int64_t end = last * nr + fc_winograd_sliver_width(slivers, last);
+  const int64_t last = fc_winograd_sliver_start(slivers, tiles - 1);
+  const int64_t end = last + fc_winograd_sliver_width(slivers, last);
   for (int64_t q = 0; q < end; q += FC_L) {
     const int64_t tile_row = (first + q) / tiles_w, column = (first + q) % tiles_w;
     fc_vf d[MAX_T][MAX_T], out[MAX_T][MAX_T];
@@ -301,8 +301,9 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
     }
     sandwich(&h->bt[0][0], MAX_T, h->t, h->t, &w_axis->bt[0][0], MAX_T, w_axis->t, w_axis->t,
              (const fc_vf(*)[MAX_T])d, out);
-    const int64_t sliver = q / nr, width = fc_winograd_sliver_width(slivers, sliver);
-    float *dst = v + sliver * nr * slivers->rows + channel * width + q % nr;
+    const int64_t start = fc_winograd_sliver_start(slivers, q);
+    float *dst =
+        v + start * slivers->rows + channel * fc_winograd_sliver_width(slivers, start) + q - start;
 #pragma GCC unroll 6
     for (int i = 0; i < h->t; i++)
 #pragma GCC unroll 6
