@@ -224,6 +224,18 @@ def test_one_shot_equals_plan_and_reference(batch, cin, cout, size, groups, thre
     )
 
 
+def test_plan_with_weights_too_large_to_keep_streams_them():
+    """A plan whose transformed weights exceed 8 MiB transforms them again, block by block, for one
+    small image (read from memory they cost more), and uses its own for a batch: both exact."""
+    rng = np.random.default_rng(400)
+    x = rng.standard_normal((2, 400, 7, 7), dtype=np.float32)
+    w = (rng.standard_normal((400, 400, 3, 3)) / 60).astype(np.float32)
+    plan = fastconv.Convolution(w, padding=1, algorithm="winograd")
+    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, 1, ((1, 1), (1, 1)), 1, 1, "zeros")
+    assert rel_err(plan(x[:1]), ref[:1]) < F32_TOLERANCE
+    assert rel_err(plan(x), ref) < F32_TOLERANCE
+
+
 def test_unbatched_plan_and_sizes():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)

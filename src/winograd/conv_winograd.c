@@ -20,11 +20,14 @@
  * channel block's U (256 KiB: written by the weight transform and read by the products while it is
  * still in L2 beside V; 1 MiB blocks went out to L3 and back, 25% slower on 128 and 256 channels).
  * A one-shot call streams the weights when one image's V is at most FC_WINOGRAD_STREAMED_BLOCKS
- * blocks. */
+ * blocks; so does a plan whose transformed weights exceed FC_WINOGRAD_PLAN_U_FLOATS (8 MiB): read
+ * from memory on every call, the 16 MiB of resnet50.l4.3x3's (512 x 512 channels) took 2.47 ms
+ * against 1.35 transforming them again, while l3.3x3's 4 MiB still ran faster from the plan. */
 #define FC_WINOGRAD_BLOCK_FLOATS (INT64_C(1) << 17)
 #define FC_WINOGRAD_M_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_STREAMED_BLOCKS 4
+#define FC_WINOGRAD_PLAN_U_FLOATS (INT64_C(1) << 21)
 /* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
 /* Channels-last input is transposed to channels-first in blocks of this many channels and
@@ -176,10 +179,13 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t channels = p->batch * p->in_channels;
   /* A one-shot call (no state) on one small image transforms the weights block by block right
    * before their products, so they never go to memory and back; with more tile blocks it
-   * transforms them all first, as a plan does. */
+   * transforms them all first, as a plan does. A plan whose U would come from memory does the
+   * same on such an image. */
   const int64_t image_v = frequencies * icg * tile_rows * tiles_w;
-  const int streamed =
-      !st && p->batch == 1 && image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
+  const int u_from_memory =
+      !st || p->groups * frequencies * st->packed_floats > FC_WINOGRAD_PLAN_U_FLOATS;
+  const int streamed = u_from_memory && p->batch == 1 &&
+                       image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
   /* Blocks of consecutive tiles (in row-major order, so a block may start and end inside a tile
    * row) whose V fits the budget: whole slivers of the GEMM's nr tiles, spread evenly, the last
    * block taking the ragged end. With threads, as many more as make the items divide among them
