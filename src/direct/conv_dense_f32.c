@@ -25,6 +25,17 @@
 #define TILE_NR (TILE_NV * FC_L)
 #define CB FC_DENSE_CB
 
+/* acc += a * w. On x86 an asm statement, so the product accumulates in acc's own register: GCC's
+ * choice of FMA forms otherwise rotates the accumulators through the broadcast's register from one
+ * pixel to the next, and, to bring them back at the loop's end, spilled most of them on AVX-512. */
+FC_INLINE void fma_into(fc_vf *acc, fc_vf a, fc_vf w) {
+#if defined(__x86_64__) && FC_VEC_BYTES >= 32
+  __asm__("vfmadd231ps %[w], %[a], %[acc]" : [acc] "+v"(*acc) : [a] "v"(a), [w] "v"(w));
+#else
+  *acc += a * w;
+#endif
+}
+
 FC_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 FC_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -196,20 +207,24 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
 }
 
 /* acc += band[c][pixel r + tap t] * w[t][c][0:NR] over the taps t and the `lanes` channels c of
- * one 8-channel block (px[r]: pixel r's first channel); lanes a constant once inlined, so the loads
- * in the inner loop are at constant displacements. */
+ * one 8-channel block (px[r]: pixel r's first channel, or, when `linear`, px[0] + r * 8: a tile
+ * within one band row, all its broadcasts at constant displacements from one register, which
+ * leaves the general-purpose registers free; 14 pointers kept GCC spilling them and the
+ * accumulators on AVX-512); lanes and linear constants once inlined. */
 FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TILE_MR], int64_t taps,
                           const int64_t *FC_RESTRICT tap_offset, const float *FC_RESTRICT w,
-                          const int lanes) {
+                          const int lanes, const int linear) {
   for (int64_t t = 0; t < taps; t++, w += lanes * TILE_NR) {
     const int64_t o = tap_offset[t] * CB;
+    const float *p0 = px[0] + o;
 #pragma GCC unroll 8
     for (int c = 0; c < lanes; c++) {
 #pragma GCC unroll 16
       for (int r = 0; r < TILE_MR; r++) {
-        const fc_vf a = fc_set1(px[r][o + c]);
+        const fc_vf a = fc_set1(linear ? p0[r * CB + c] : px[r][o + c]);
 #pragma GCC unroll 4
-        for (int j = 0; j < TILE_NV; j++) acc[r][j] += a * fc_load(w + c * TILE_NR + j * FC_L);
+        for (int j = 0; j < TILE_NV; j++)
+          fma_into(&acc[r][j], a, fc_load(w + c * TILE_NR + j * FC_L));
       }
     }
   }
@@ -217,24 +232,30 @@ FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TIL
 
 /* acc[MR][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
  * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h) */
-static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
-                 const float *FC_RESTRICT band, int64_t slab_floats,
-                 const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
-                 float *FC_RESTRICT acc_out, int first) {
+__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
+                                           const int64_t *FC_RESTRICT tap_offset,
+                                           const float *FC_RESTRICT band, int64_t slab_floats,
+                                           const int64_t *FC_RESTRICT pixel,
+                                           const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
+                                           int first) {
   fc_vf acc[TILE_MR][TILE_NV];
 #pragma GCC unroll 16
   for (int r = 0; r < TILE_MR; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < TILE_NV; j++)
       acc[r][j] = first ? fc_zero() : fc_load(acc_out + r * TILE_NR + j * FC_L);
+  int linear = 1;
+  for (int r = 1; r < TILE_MR; r++) linear &= pixel[r] == pixel[0] + r;
   for (int64_t c8 = 0; c8 < nc; c8 += CB, band += slab_floats) {
     const float *px[TILE_MR];
 #pragma GCC unroll 16
     for (int r = 0; r < TILE_MR; r++) px[r] = band + pixel[r] * CB;
     const int lanes = (int)min64(CB, nc - c8);
-    switch (lanes) { /* one copy of the loop per channel count, each with constant displacements */
-#define LANES_CASE(n) \
-  case n: block_taps(acc, px, taps, tap_offset, w, n); break;
+    /* one copy of the loop per channel count and addressing, each with constant displacements */
+    switch (lanes + (linear ? CB : 0)) {
+#define LANES_CASE(n)                                            \
+  case n: block_taps(acc, px, taps, tap_offset, w, n, 0); break; \
+  case n + CB: block_taps(acc, px, taps, tap_offset, w, n, 1); break;
       LANES_CASE(1)
       LANES_CASE(2)
       LANES_CASE(3)
@@ -253,20 +274,41 @@ static void tile(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset
     for (int j = 0; j < TILE_NV; j++) fc_store(acc_out + r * TILE_NR + j * FC_L, acc[r][j]);
 }
 
-/* y[0:count] (first) or y[0:count] + v (columns col_stride apart: a transposed layer's phase
- * writes every stride-th column); count a constant once inlined, so unit-stride copies are vector
- * moves. */
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4), may_alias));
+typedef float v2 __attribute__((vector_size(8)));
+typedef float v2u __attribute__((vector_size(8), aligned(4), may_alias));
+
+/* y[0:count] = v[0:count] (first) or y[0:count] += v[0:count] (columns col_stride apart: a
+ * transposed layer's phase writes every stride-th column); count a constant once inlined, so
+ * unit-stride runs are vector moves of 8, 4, 2 and 1 floats straight from the register (a
+ * memcpy of 6 floats went through the stack: a tenth of resnet50.conv1's time on AVX-512). */
 FC_INLINE void put_pixels(float *y, int64_t col_stride, v8 v, int count, int first) {
   if (col_stride != 1) {
     for (int r = 0; r < count; r++) y[r * col_stride] = first ? v[r] : y[r * col_stride] + v[r];
     return;
   }
-  if (!first) {
-    v8 old = {0};
-    memcpy(&old, y, (size_t)count * sizeof(float));
-    v += old;
+  if (count == 8) {
+    *(v8u *)y = first ? v : (v8)(*(v8u *)y) + v;
+    return;
   }
-  memcpy(y, &v, (size_t)count * sizeof(float));
+  const v4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3),
+           hi = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  v4 rest = lo;
+  if (count >= 4) {
+    *(v4u *)y = first ? lo : (v4)(*(v4u *)y) + lo;
+    rest = hi;
+    y += 4;
+    count -= 4;
+  }
+  v2 two = __builtin_shufflevector(rest, rest, 0, 1);
+  if (count >= 2) {
+    *(v2u *)y = first ? two : (v2)(*(v2u *)y) + two;
+    two = __builtin_shufflevector(rest, rest, 2, 3);
+    y += 2;
+    count -= 2;
+  }
+  if (count == 1) y[0] = first ? two[0] : y[0] + two[0];
 }
 
 /* A full tile of MR pixels that are evenly spaced in the output (col_stride apart):
@@ -314,33 +356,31 @@ static void tile_pixels(const fc_conv_dense *it, int64_t index, int64_t pixels, 
   }
 }
 
-/* The accumulators acc[tiles][MR][NR] of output channels [o0, o0 + no) into y: the first channel
- * block writes them plus the bias, the others add them. */
-static void store_panel(const fc_conv_dense *it, const float *acc, int64_t pixels, int64_t width,
-                        int64_t o0, int64_t no, int first) {
+/* The accumulators acc[MR][NR] of tile `index` for output channels [o0, o0 + no) into y: the
+ * first channel block writes them plus the bias, the others add them. */
+static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t index, int64_t pixels,
+                           int64_t width, int64_t o0, int64_t no, int first) {
   float *y_block = it->y + o0 * it->out_channel_stride;
   const float *bias = it->bias ? it->bias + o0 : NULL;
-  for (int64_t i = 0; i * TILE_MR < pixels; i++, acc += TILE_MR * TILE_NR) {
-    const int64_t nq = min64(TILE_MR, pixels - i * TILE_MR);
-    int64_t pixel[TILE_MR], y_offset[TILE_MR];
-    tile_pixels(it, i, pixels, width, pixel, y_offset);
-    int even = nq == TILE_MR;
-    for (int64_t r = 1; r < TILE_MR && even; r++)
-      even = y_offset[r] - y_offset[0] == r * it->out_col_stride;
-    if (even) {
-      store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
-                 bias);
-      continue;
-    }
-    /* [pixel][channel] into the channels-first output, pixel by pixel */
-    float *y = y_block;
-    for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
-      if (first) {
-        const float b = bias ? bias[j] : 0.0f;
-        for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = acc[r * TILE_NR + j] + b;
-      } else {
-        for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += acc[r * TILE_NR + j];
-      }
+  const int64_t nq = min64(TILE_MR, pixels - index * TILE_MR);
+  int64_t pixel[TILE_MR], y_offset[TILE_MR];
+  tile_pixels(it, index, pixels, width, pixel, y_offset);
+  int even = nq == TILE_MR;
+  for (int64_t r = 1; r < TILE_MR && even; r++)
+    even = y_offset[r] - y_offset[0] == r * it->out_col_stride;
+  if (even) {
+    store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
+               bias);
+    return;
+  }
+  /* [pixel][channel] into the channels-first output, pixel by pixel */
+  float *y = y_block;
+  for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
+    if (first) {
+      const float b = bias ? bias[j] : 0.0f;
+      for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = acc[r * TILE_NR + j] + b;
+    } else {
+      for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += acc[r * TILE_NR + j];
     }
   }
 }
@@ -412,16 +452,18 @@ static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
         int64_t pixel[TILE_MR];
         tile_pixels(it, i, pixels, width, pixel, NULL);
         if (p0 + pass >= nc) prefetch_step(&ahead);
-        for (int64_t q = 0; q < panels; q++)
+        for (int64_t q = 0; q < panels; q++) {
+          float *acc = it->acc + q * acc_panel + i * TILE_MR * TILE_NR;
           tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
-               w + q * w_step + p0 * it->taps * TILE_NR,
-               it->acc + q * acc_panel + i * TILE_MR * TILE_NR, p0 == 0);
+               w + q * w_step + p0 * it->taps * TILE_NR, acc, p0 == 0);
+          /* the last pass stores each tile as it completes, so the output's cache misses overlap
+           * the FMAs (stored after the sweep, they stalled resnet50.conv1 a tenth of its time) */
+          if (p0 + pass >= nc) {
+            const int64_t o0 = s0 + q * TILE_NR;
+            store_acc_tile(it, acc, i, pixels, width, o0, min64(TILE_NR, it->oc1 - o0), c0 == 0);
+          }
+        }
       }
-    }
-    for (int64_t q = 0; q < panels; q++) {
-      const int64_t o0 = s0 + q * TILE_NR;
-      store_panel(it, it->acc + q * acc_panel, pixels, width, o0, min64(TILE_NR, it->oc1 - o0),
-                  c0 == 0);
     }
   }
 }
