@@ -29,7 +29,7 @@
  * choice of FMA forms otherwise rotates the accumulators through the broadcast's register from one
  * pixel to the next, and, to bring them back at the loop's end, spilled most of them on AVX-512. */
 FC_INLINE void fma_into(fc_vf *acc, fc_vf a, fc_vf w) {
-#if defined(__x86_64__) && FC_VEC_BYTES >= 32
+#if defined(__FMA__) && (FC_VEC_BYTES == 32 || defined(__AVX512F__))
   __asm__("vfmadd231ps %[w], %[a], %[acc]" : [acc] "+v"(*acc) : [a] "v"(a), [w] "v"(w));
 #else
   *acc += a * w;

@@ -53,15 +53,15 @@ FC_INLINE void transpose(fc_vf v[FC_L]) { _Pragma("GCC unroll 16") DWC_SWAPS(DWC
 /* R consecutive output pixel vectors of one row (R <= DWC_RUN) from the tile at the first one's
  * top-left tap `in` (pixel vectors FC_L floats apart, tile rows `tile_row` floats apart): each tap
  * vector is loaded once and multiply-added into every output of the run that reads it. */
-FC_INLINE void run(const float *in, int64_t tile_row, int S, int R, const fc_vf *wv, fc_vf bv,
+FC_INLINE void run(const float *in, int64_t tile_row, int R, const fc_vf *wv, fc_vf bv,
                    float *out) {
   fc_vf acc[DWC_RUN];
   _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc[r] = bv;
   _Pragma("GCC unroll 3") for (int kh = 0; kh < 3; kh++) {
-    _Pragma("GCC unroll 16") for (int j = 0; j < (R - 1) * S + 3; j++) {
+    _Pragma("GCC unroll 16") for (int j = 0; j < R + 2; j++) {
       const fc_vf tap = fc_load(in + kh * tile_row + j * FC_L);
       _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
-        const int kw = j - r * S;
+        const int kw = j - r;
         if (kw >= 0 && kw < 3) acc[r] += wv[3 * kh + kw] * tap;
       }
     }
@@ -69,30 +69,26 @@ FC_INLINE void run(const float *in, int64_t tile_row, int S, int R, const fc_vf 
   _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) fc_store(out + r * FC_L, acc[r]);
 }
 
-/* Every output pixel vector of a group, row by row, into `out` (dense, FC_L floats apart).
- * noinline: the weights stay in registers for the whole group. */
-#define DWC_OUTPUTS(NAME, S)                                                                     \
-  __attribute__((noinline)) static void NAME(const float *tile, int64_t tile_row, int64_t out_h, \
-                                             int64_t out_w, const float *weights, float *out) {  \
-    fc_vf wv[9];                                                                                 \
-    for (int t = 0; t < 9; t++) wv[t] = fc_load(weights + t * FC_L);                             \
-    const fc_vf bv = fc_load(weights + 9 * FC_L);                                                \
-    const int64_t rest = out_w % DWC_RUN;                                                        \
-    for (int64_t oh = 0; oh < out_h; oh++) {                                                     \
-      const float *in = tile + oh * S * tile_row;                                                \
-      int64_t ow = 0;                                                                            \
-      for (; ow + DWC_RUN <= out_w; ow += DWC_RUN, out += DWC_RUN * FC_L)                        \
-        run(in + ow * S * FC_L, tile_row, S, DWC_RUN, wv, bv, out);                              \
-      const float *tail = in + ow * S * FC_L;                                                    \
-      if (rest == 1) run(tail, tile_row, S, 1, wv, bv, out);                                     \
-      if (rest == 2) run(tail, tile_row, S, 2, wv, bv, out);                                     \
-      if (rest == 3) run(tail, tile_row, S, 3, wv, bv, out);                                     \
-      out += rest * FC_L;                                                                        \
-    }                                                                                            \
+/* Every output pixel vector of a group (stride 1), row by row, into `out` (dense, FC_L floats
+ * apart). noinline: the weights stay in registers for the whole group. */
+__attribute__((noinline)) static void outputs(const float *tile, int64_t tile_row, int64_t out_h,
+                                              int64_t out_w, const float *weights, float *out) {
+  fc_vf wv[9];
+  for (int t = 0; t < 9; t++) wv[t] = fc_load(weights + t * FC_L);
+  const fc_vf bv = fc_load(weights + 9 * FC_L);
+  const int64_t rest = out_w % DWC_RUN;
+  for (int64_t oh = 0; oh < out_h; oh++) {
+    const float *in = tile + oh * tile_row;
+    int64_t ow = 0;
+    for (; ow + DWC_RUN <= out_w; ow += DWC_RUN, out += DWC_RUN * FC_L)
+      run(in + ow * FC_L, tile_row, DWC_RUN, wv, bv, out);
+    const float *tail = in + ow * FC_L;
+    if (rest == 1) run(tail, tile_row, 1, wv, bv, out);
+    if (rest == 2) run(tail, tile_row, 2, wv, bv, out);
+    if (rest == 3) run(tail, tile_row, 3, wv, bv, out);
+    out += rest * FC_L;
   }
-
-DWC_OUTPUTS(outputs_s1, 1)
-DWC_OUTPUTS(outputs_s2, 2)
+}
 
 /* The group's input pixels into the tile: L pixels of each plane at a time (lanes past the plane
  * are never stored; past the end of x they are not read), transposed into L pixel vectors. */
@@ -300,10 +296,7 @@ void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *d, const f
     gather_weights(weight, bias, d->channels, p0, n, weights);
     stage_group(x + p0 * in_plane, d->in_h, d->in_w, n, x_end, (tile_w - d->in_w) * FC_L,
                 tile + (d->pad_top * tile_w + d->pad_left) * FC_L);
-    if (d->stride == 1)
-      outputs_s1(tile, tile_w * FC_L, d->out_h, d->out_w, weights, outs);
-    else
-      outputs_s2(tile, tile_w * FC_L, d->out_h, d->out_w, weights, outs);
+    outputs(tile, tile_w * FC_L, d->out_h, d->out_w, weights, outs);
     float *yg = y + p0 * out_plane;
     /* the partial last block first: its whole-vector stores spill into the next planes' starts
      */

@@ -27,13 +27,14 @@ typedef struct fc_depthwise3x3 {
 
 /* Small planes go to the channel kernel instead: a group of FC_L planes transposed into a
  * zero-padded tile of pixel vectors (tile_h x tile_w), the output pixel vectors, and 10 weight
- * vectors. Its stage is fc_depthwise3x3_channel_stage_floats per thread (sized for 16 lanes, the
- * widest ISA), and threads split the planes in multiples of 16, which also keeps a 56 -> 28
- * stride 2 layer (a tie at one thread) on the row kernel: at two threads, 9 runs
- * of 16 planes split worse than 144 planes. Measured on the Zen 3 host (AVX2, one thread, against
- * the row kernel): 960 x 7 x 7 0.61x the time, 576 x 14 x 14 0.69x (stride 2: 0.49x), 144 x 20 x 20
- * 0.79x; 24 x 24 1.07x, 32 x 32 1.26x (the row kernel's vectors are full there). The tile bound
- * keeps tall narrow planes in L1 / L2. */
+ * vectors (on AVX-512, stride-1 planes up to 16 wide skip the transposes). Its stage is
+ * fc_depthwise3x3_channel_stage_floats per thread (sized for 16 lanes, the widest ISA), and threads
+ * split the planes in multiples of 16. Measured on the Zen 5 host against the in-place row kernel
+ * (one thread, us, channel / row): AVX-512 960 x 7 x 7 7.7 / 21, 576 x 14 x 14 17-19 / 21-22,
+ * stride 2 to 7 wide 17 / 17.5, 144 x 20 x 20 15.6 / 11.5, stride 2 to 14 wide 11-12 / 6.4, 16 x
+ * 16 3.3 / 2.9; AVX2 960 x 7 x 7 17.4 / 18.9, 14 x 14 ties, stride 2 to 7 wide 18.6 / 15.5, 20 x
+ * 20 16.9 / 15.1. So stride-1 outputs at most 14 wide. The tile bound keeps tall narrow planes in
+ * L1 / L2. */
 static inline int64_t fc_depthwise3x3_tile_w(const fc_depthwise3x3 *d) {
   const int64_t need = (d->out_w - 1) * d->stride + 3, have = d->pad_left + d->in_w;
   return need > have ? need : have;
@@ -43,7 +44,8 @@ static inline int64_t fc_depthwise3x3_tile_h(const fc_depthwise3x3 *d) {
   return need > have ? need : have;
 }
 static inline int fc_depthwise3x3_by_channels(const fc_depthwise3x3 *d) {
-  return d->out_w <= 20 && fc_depthwise3x3_tile_h(d) * fc_depthwise3x3_tile_w(d) <= 48 * 48;
+  return d->stride == 1 && d->out_w <= 14 &&
+         fc_depthwise3x3_tile_h(d) * fc_depthwise3x3_tile_w(d) <= 48 * 48;
 }
 static inline int64_t fc_depthwise3x3_channel_stage_floats(const fc_depthwise3x3 *d) {
   const int64_t out_vectors = (d->out_h * d->out_w + 15) / 16 * 16;
