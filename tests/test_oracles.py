@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
+from typing import NamedTuple
 
 import fastconv
 import numpy as np
@@ -83,6 +84,41 @@ def torch():
     torch.set_num_threads(threads)
 
 
+class ForwardCase(NamedTuple):
+    nd: int
+    algorithm: str
+    form: str  # how the padding is given
+    kernel: tuple
+    size: tuple
+    stride: int | tuple
+    dilation: tuple
+    cin: int
+    cout: int
+    groups: int
+    mode: str
+    padding: object
+    bias: bool
+    dtype: type
+    layout: str
+
+
+class TransposeCase(NamedTuple):
+    nd: int
+    algorithm: str
+    kernel: tuple
+    size: tuple
+    stride: tuple
+    dilation: tuple
+    output_padding: tuple
+    padding: int | tuple
+    cin: int
+    cout: int
+    groups: int
+    bias: bool
+    dtype: type
+    layout: str
+
+
 # (C_in, C_out, groups)
 TORCH_GROUPS = [(3, 5, 1), (4, 6, 2), (6, 6, 6), (3, 6, 3)]
 
@@ -117,7 +153,7 @@ def torch_forward_cases():
                 dtype = np.float64 if i % 3 else np.float32
                 layout = "channels_last" if i % 4 == 1 else "channels_first"
                 cases.append(
-                    (
+                    ForwardCase(
                         nd,
                         algorithm,
                         form,
@@ -138,27 +174,10 @@ def torch_forward_cases():
     return cases
 
 
-def _case_id(case):
-    (
-        nd,
-        algorithm,
-        form,
-        kernel,
-        size,
-        stride,
-        dilation,
-        cin,
-        cout,
-        groups,
-        mode,
-        padding,
-        bias,
-        dtype,
-        layout,
-    ) = case
+def _case_id(c):
     return (
-        f"{nd}d-{algorithm}-{form}-k{kernel}-s{stride}-d{dilation}-g{groups}-{mode}-{np.dtype(dtype).name}-"
-        f"{layout}"
+        f"{c.nd}d-{c.algorithm}-{c.form}-k{c.kernel}-s{c.stride}-d{c.dilation}-g{c.groups}-{c.mode}-"
+        f"{np.dtype(c.dtype).name}-{c.layout}"
     ).replace(" ", "")
 
 
@@ -204,7 +223,7 @@ def test_torch_forward(torch, case):
     (
         nd,
         algorithm,
-        form,
+        _,
         kernel,
         size,
         stride,
@@ -272,7 +291,7 @@ def torch_transpose_cases():
                 dtype = np.float64 if i % 3 else np.float32
                 layout = "channels_last" if i % 4 == 3 else "channels_first"
                 cases.append(
-                    (
+                    TransposeCase(
                         nd,
                         algorithm,
                         kernel,
@@ -295,11 +314,10 @@ def torch_transpose_cases():
 TORCH_TRANSPOSE = torch_transpose_cases()
 
 
-def _tr_id(case):
-    nd, algorithm, kernel, size, stride, dilation, op, padding, cin, cout, groups, bias, dtype, layout = case
+def _tr_id(c):
     return (
-        f"{nd}d-{algorithm}-k{kernel}-s{stride}-d{dilation}-op{op}-p{padding}-g{groups}-"
-        f"{np.dtype(dtype).name}-{layout}"
+        f"{c.nd}d-{c.algorithm}-k{c.kernel}-s{c.stride}-d{c.dilation}-op{c.output_padding}-p{c.padding}-"
+        f"g{c.groups}-{np.dtype(c.dtype).name}-{c.layout}"
     ).replace(" ", "")
 
 
