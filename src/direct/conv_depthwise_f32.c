@@ -117,6 +117,12 @@ FC_INLINE const float *input_row(const float *x, int64_t ih, int64_t in_h, int64
   return ih < 0 || ih >= in_h ? NULL : x + ih * in_w;
 }
 
+/* The 9 taps broadcast into wv; returns the bias (0 without one) broadcast. */
+FC_INLINE fc_vf broadcast_taps(const float *weight9, const float *bias, fc_vf *wv) {
+  for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);
+  return fc_set1(bias ? *bias : 0.0f);
+}
+
 /* Stride 1: output rows r0 .. r1 - 1 x the V vectors from output column ow0, the first loaded FIRST
  * (LOAD_*), the last LAST. */
 #define DW_STRIP_S1(NAME, V, FIRST, LAST)                                                          \
@@ -124,8 +130,7 @@ FC_INLINE const float *input_row(const float *x, int64_t ih, int64_t in_h, int64
       const fc_depthwise3x3 *d, const float *x, const float *weight9, const float *bias, float *y, \
       int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {                                   \
     fc_vf wv[9];                                                                                   \
-    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                       \
-    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                 \
+    const fc_vf bv = broadcast_taps(weight9, bias, wv);                                            \
     const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = ow0 - d->pad_left;           \
     lanes ln[V][3];                                                                                \
     for (int v = 0; v < V; v++)                                                                    \
@@ -206,8 +211,7 @@ FC_INLINE void s2_row(const float *row, int64_t c0, int V, int first, int last,
       const fc_depthwise3x3 *d, const float *x, const float *weight9, const float *bias, float *y, \
       int64_t ow0, int64_t r0, int64_t r1, const float *y_end) {                                   \
     fc_vf wv[9];                                                                                   \
-    for (int t = 0; t < 9; t++) wv[t] = fc_set1(weight9[t]);                                       \
-    const fc_vf bv = fc_set1(bias ? *bias : 0.0f);                                                 \
+    const fc_vf bv = broadcast_taps(weight9, bias, wv);                                            \
     const int64_t in_h = d->in_h, in_w = d->in_w, ow = d->out_w, c0 = 2 * ow0 - d->pad_left;       \
     const int carry = c0 >= 0 && c0 < in_w;                                                        \
     lanes ln[V][3];                                                                                \
