@@ -181,6 +181,35 @@ def _case_id(c):
     ).replace(" ", "")
 
 
+def case_inputs(case, weight_shape, key):
+    """x, w and b (None without bias) of a torch case: float64 holding values of the case's dtype."""
+    rng = rng_for(key)
+
+    def draw(shape):
+        return rng.standard_normal(shape).astype(case.dtype).astype(np.float64)
+
+    x, w = draw((2, case.cin) + case.size), draw(weight_shape)
+    return x, w, draw(case.cout) if case.bias else None
+
+
+def torch_reference(compute):
+    try:
+        return compute()
+    except RuntimeError as e:
+        raise AssertionError(f"torch rejected a case the generator thought valid: {e}") from e
+
+
+def fastconv_in_layout(conv, case, x, w, b, *args, **kwargs):
+    """conv on the case's dtype and layout, with its algorithm; the result channels-first."""
+    dtype = case.dtype
+    xin = x.astype(dtype)
+    xin = to_channels_last(xin) if case.layout == "channels_last" else xin
+    bin_ = None if b is None else b.astype(dtype)
+    y = conv(xin, w.astype(dtype), bin_, *args, layout=case.layout, algorithm=case.algorithm, **kwargs)
+    assert y.dtype == dtype
+    return to_channels_first(y) if case.layout == "channels_last" else y
+
+
 TORCH_FORWARD = torch_forward_cases()
 
 
@@ -220,50 +249,12 @@ def torch_conv_reference(torch, x, w, b, stride, padding, dilation, groups, mode
 
 @pytest.mark.parametrize("case", TORCH_FORWARD, ids=[_case_id(c) for c in TORCH_FORWARD])
 def test_torch_forward(torch, case):
-    (
-        nd,
-        algorithm,
-        _,
-        kernel,
-        size,
-        stride,
-        dilation,
-        cin,
-        cout,
-        groups,
-        mode,
-        padding,
-        bias,
-        dtype,
-        layout,
-    ) = case
-    rng = rng_for(_case_id(case))
-    x = rng.standard_normal((2, cin) + size).astype(dtype).astype(np.float64)
-    w = rng.standard_normal((cout, cin // groups) + kernel).astype(dtype).astype(np.float64)
-    b = rng.standard_normal(cout).astype(dtype).astype(np.float64) if bias else None
-    try:
-        ref = torch_conv_reference(torch, x, w, b, stride, padding, dilation, groups, mode)
-    except RuntimeError as e:
-        raise AssertionError(f"torch rejected a case the generator thought valid: {e}") from e
-    xin = x.astype(dtype)
-    xin = to_channels_last(xin) if layout == "channels_last" else xin
-    y = fc_conv(nd)(
-        xin,
-        w.astype(dtype),
-        None if b is None else b.astype(dtype),
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode=mode,
-        layout=layout,
-        algorithm=algorithm,
-    )
-    assert y.dtype == dtype
-    if layout == "channels_last":
-        y = to_channels_first(y)
+    x, w, b = case_inputs(case, (case.cout, case.cin // case.groups) + case.kernel, _case_id(case))
+    args = (case.stride, case.padding, case.dilation, case.groups)
+    ref = torch_reference(lambda: torch_conv_reference(torch, x, w, b, *args, case.mode))
+    y = fastconv_in_layout(fc_conv(case.nd), case, x, w, b, *args, padding_mode=case.mode)
     err = rel_err(y, ref)
-    assert err <= tolerance(algorithm, dtype, cin // groups * math.prod(kernel)), err
+    assert err <= tolerance(case.algorithm, case.dtype, case.cin // case.groups * math.prod(case.kernel)), err
 
 
 def torch_transpose_cases():
@@ -323,44 +314,19 @@ def _tr_id(c):
 
 @pytest.mark.parametrize("case", TORCH_TRANSPOSE, ids=[_tr_id(c) for c in TORCH_TRANSPOSE])
 def test_torch_transpose(torch, case):
-    nd, algorithm, kernel, size, stride, dilation, op, padding, cin, cout, groups, bias, dtype, layout = case
-    rng = rng_for(_tr_id(case))
-    x = rng.standard_normal((2, cin) + size).astype(dtype).astype(np.float64)
-    w = rng.standard_normal((cin, cout // groups) + kernel).astype(dtype).astype(np.float64)
-    b = rng.standard_normal(cout).astype(dtype).astype(np.float64) if bias else None
+    x, w, b = case_inputs(case, (case.cin, case.cout // case.groups) + case.kernel, _tr_id(case))
     F = torch.nn.functional
-    conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
-    try:
-        ref = conv(
-            torch.from_numpy(x),
-            torch.from_numpy(w),
-            None if b is None else torch.from_numpy(b),
-            stride,
-            padding,
-            op,
-            groups,
-            dilation,
+    conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[case.nd]
+    args = (case.stride, case.padding, case.output_padding, case.groups, case.dilation)
+    ref = torch_reference(
+        lambda: conv(
+            torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), *args
         ).numpy()
-    except RuntimeError as e:
-        raise AssertionError(f"torch rejected a case the generator thought valid: {e}") from e
-    xin = x.astype(dtype)
-    xin = to_channels_last(xin) if layout == "channels_last" else xin
-    y = fc_conv_transpose(nd)(
-        xin,
-        w.astype(dtype),
-        None if b is None else b.astype(dtype),
-        stride,
-        padding,
-        op,
-        groups,
-        dilation,
-        layout=layout,
-        algorithm=algorithm,
     )
-    assert y.dtype == dtype
-    if layout == "channels_last":
-        y = to_channels_first(y)
-    assert rel_err(y, ref) <= tolerance(algorithm, dtype, cin // groups * math.prod(kernel))
+    y = fastconv_in_layout(fc_conv_transpose(case.nd), case, x, w, b, *args)
+    assert rel_err(y, ref) <= tolerance(
+        case.algorithm, case.dtype, case.cin // case.groups * math.prod(case.kernel)
+    )
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
