@@ -210,17 +210,17 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
  * one 8-channel block (px[r]: pixel r's first channel, or, when `linear`, px[0] + r * 8: a tile
  * within one band row, all its broadcasts at constant displacements from one register, which
  * leaves the general-purpose registers free; 14 pointers kept GCC spilling them and the
- * accumulators on AVX-512); lanes and linear constants once inlined. */
+ * accumulators on AVX-512); the first mr pixels; mr, lanes and linear constants once inlined. */
 FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TILE_MR], int64_t taps,
                           const int64_t *FC_RESTRICT tap_offset, const float *FC_RESTRICT w,
-                          const int lanes, const int linear) {
+                          const int mr, const int lanes, const int linear) {
   for (int64_t t = 0; t < taps; t++, w += lanes * TILE_NR) {
     const int64_t o = tap_offset[t] * CB;
     const float *p0 = px[0] + o;
 #pragma GCC unroll 8
     for (int c = 0; c < lanes; c++) {
 #pragma GCC unroll 16
-      for (int r = 0; r < TILE_MR; r++) {
+      for (int r = 0; r < mr; r++) {
         const fc_vf a = fc_set1(linear ? p0[r * CB + c] : px[r][o + c]);
 #pragma GCC unroll 4
         for (int j = 0; j < TILE_NV; j++)
@@ -230,32 +230,31 @@ FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TIL
   }
 }
 
-/* acc[MR][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
- * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h) */
-__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
-                                           const int64_t *FC_RESTRICT tap_offset,
-                                           const float *FC_RESTRICT band, int64_t slab_floats,
-                                           const int64_t *FC_RESTRICT pixel,
-                                           const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
-                                           int first) {
+/* acc[mr][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
+ * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h), for the first
+ * mr (a constant) of the tile's pixels */
+FC_INLINE void tile_rows(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
+                         const float *FC_RESTRICT band, int64_t slab_floats,
+                         const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
+                         float *FC_RESTRICT acc_out, int first, const int mr) {
   fc_vf acc[TILE_MR][TILE_NV];
 #pragma GCC unroll 16
-  for (int r = 0; r < TILE_MR; r++)
+  for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < TILE_NV; j++)
       acc[r][j] = first ? fc_zero() : fc_load(acc_out + r * TILE_NR + j * FC_L);
   int linear = 1;
-  for (int r = 1; r < TILE_MR; r++) linear &= pixel[r] == pixel[0] + r;
+  for (int r = 1; r < mr; r++) linear &= pixel[r] == pixel[0] + r;
   for (int64_t c8 = 0; c8 < nc; c8 += CB, band += slab_floats) {
     const float *px[TILE_MR];
 #pragma GCC unroll 16
-    for (int r = 0; r < TILE_MR; r++) px[r] = band + pixel[r] * CB;
+    for (int r = 0; r < mr; r++) px[r] = band + pixel[r] * CB;
     const int lanes = (int)min64(CB, nc - c8);
     /* one copy of the loop per channel count and addressing, each with constant displacements */
     switch (lanes + (linear ? CB : 0)) {
-#define LANES_CASE(n)                                            \
-  case n: block_taps(acc, px, taps, tap_offset, w, n, 0); break; \
-  case n + CB: block_taps(acc, px, taps, tap_offset, w, n, 1); break;
+#define LANES_CASE(n)                                                \
+  case n: block_taps(acc, px, taps, tap_offset, w, mr, n, 0); break; \
+  case n + CB: block_taps(acc, px, taps, tap_offset, w, mr, n, 1); break;
       LANES_CASE(1)
       LANES_CASE(2)
       LANES_CASE(3)
@@ -269,9 +268,29 @@ __attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
     w += lanes * taps * TILE_NR;
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < TILE_MR; r++)
+  for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < TILE_NV; j++) fc_store(acc_out + r * TILE_NR + j * FC_L, acc[r][j]);
+}
+
+/* A whole tile, and a half one for a last tile of at most MR / 2 pixels (resnet50.l4.3x3: 7 x 7
+ * outputs are 3 tiles of 14 and one of 7, which a whole tile ran at half its FMAs' worth). */
+__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
+                                           const int64_t *FC_RESTRICT tap_offset,
+                                           const float *FC_RESTRICT band, int64_t slab_floats,
+                                           const int64_t *FC_RESTRICT pixel,
+                                           const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
+                                           int first) {
+  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR);
+}
+
+__attribute__((noinline)) static void half_tile(int64_t nc, int64_t taps,
+                                                const int64_t *FC_RESTRICT tap_offset,
+                                                const float *FC_RESTRICT band, int64_t slab_floats,
+                                                const int64_t *FC_RESTRICT pixel,
+                                                const float *FC_RESTRICT w,
+                                                float *FC_RESTRICT acc_out, int first) {
+  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR / 2);
 }
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -459,10 +478,11 @@ static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
         int64_t pixel[TILE_MR];
         tile_pixels(it, i, pixels, width, pixel, NULL);
         prefetch_step(&ahead);
+        const int half = pixels - i * TILE_MR <= TILE_MR / 2;
         for (int64_t q = 0; q < panels; q++) {
           float *acc = it->acc + q * acc_panel + i * TILE_MR * TILE_NR;
-          tile(pc, it->taps, it->tap_offset, band, it->slab * CB, pixel, w + q * w_step, acc,
-               p0 == 0);
+          (half ? half_tile : tile)(pc, it->taps, it->tap_offset, band, it->slab * CB, pixel,
+                                    w + q * w_step, acc, p0 == 0);
           /* the last pass stores each tile as it completes, so the output's cache misses overlap
            * the FMAs (stored after the sweep, they stalled resnet50.conv1 a tenth of its time) */
           if (p0 + pass >= nc) {
