@@ -205,13 +205,13 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
         for (int64_t iw = first; iw < end; iw += 8) {
           const int64_t n = min64(8, end - iw);
           v8 in[8], out[8];
-          if (n == 8 && lanes == CB) {
+          if (n == 8) {
             /* whole blocks unrolled, the input two rows ahead prefetched: the loads from L3
              * stalled a third of resnet50.l2.3x3s2's band building */
 #pragma GCC unroll 8
             for (int i = 0; i < CB; i++) {
-              in[i] = *(const v8u *)(src[i] + iw);
-              __builtin_prefetch(src[i] + iw + 2 * it->in[2]);
+              in[i] = i < lanes ? (v8)(*(const v8u *)(src[i] + iw)) : (v8){0};
+              if (i < lanes) __builtin_prefetch(src[i] + iw + 2 * it->in[2]);
             }
             transpose8(in, out);
             put_columns(row, it->wq, sw, &phase, &slot, out, 8);
