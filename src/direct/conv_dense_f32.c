@@ -410,6 +410,13 @@ static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t in
   if (even) {
     store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
                bias);
+    /* the next tile's last output of each channel, fetched for writing, so that its stores do not
+     * fill the store queue waiting on the cache (resnet50.conv1, 3.2 MB of output per call: one
+     * thread, 1.17-1.19 -> 1.08-1.09 times ORT's time) */
+    for (int64_t j = 0; j < no; j++)
+      __builtin_prefetch(y_block + y_offset[0] + j * it->out_channel_stride +
+                             (2 * TILE_MR - 1) * it->out_col_stride,
+                         1);
     return;
   }
   /* [pixel][channel] into the channels-first output, pixel by pixel */
