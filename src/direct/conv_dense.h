@@ -17,7 +17,8 @@
  * and its weight loads at constant displacements (no index arithmetic in the inner loop: measured
  * 80 against 62 GFLOP/s L1-resident for the order channel-then-tap). One panel transpose per NR
  * output channels, as cheap as the GEMM's packing, since one-shot calls pay it every time (and,
- * when one band covers the map, pack each panel right before its use: conv_direct_simd.c).
+ * when one band covers the map, pack each pass's weights right before their use:
+ * conv_direct_simd.c).
  *
  * Loop order (the one MLAS's NCHWc convolution uses): per sweep of a few panels of NR output
  * channels, per pass of a few input channels (the sweep's weights for them, at most
@@ -60,7 +61,7 @@ typedef struct fc_conv_dense {
   int64_t taps;
   float *band;         /* ceil(channels per band / 8) * slab * 8 floats */
   const float *weight; /* packed, the group's first panel; or NULL: */
-  const float *raw;    /* the group's weights w[ocg][icg][taps], packed panel by panel into */
+  const float *raw;    /* the group's weights w[ocg][icg][taps], packed pass by pass into */
   int64_t sweep;       /* panels of NR output channels per sweep over the band */
   float *panel;        /* sweep * channels per band * taps * NR floats, right before their use */
   float *acc; /* sweep * ceil(pixels / MR) * MR * NR + 8 floats: the accumulators of a sweep */

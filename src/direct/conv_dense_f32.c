@@ -158,6 +158,20 @@ static void pack(int64_t rows, int64_t channels, int64_t taps, const float *w, i
   }
 }
 
+/* The n band pixels of consecutive input columns, from (phase, slot) on; n a constant once
+ * inlined. */
+FC_INLINE void put_columns(float *row, int64_t wq, int64_t sw, int64_t *phase, int64_t *slot,
+                           const v8 out[8], int n) {
+#pragma GCC unroll 8
+  for (int j = 0; j < n; j++) {
+    *(v8u *)(row + (*phase * wq + *slot) * CB) = out[j];
+    if (++*phase == sw) {
+      *phase = 0;
+      ++*slot;
+    }
+  }
+}
+
 /* Fills the band for the item's output rows with input channels [c0, c0 + nc). */
 static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t sw = it->stride[2], row_pixels = sw * it->wq;
@@ -191,14 +205,20 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
         for (int64_t iw = first; iw < end; iw += 8) {
           const int64_t n = min64(8, end - iw);
           v8 in[8], out[8];
-          for (int64_t i = 0; i < CB; i++) in[i] = i < lanes ? load8(src[i] + iw, n) : (v8){0};
-          transpose8(in, out);
-          for (int64_t j = 0; j < n; j++) {
-            *(v8u *)(row + (phase * it->wq + slot) * CB) = out[j];
-            if (++phase == sw) {
-              phase = 0;
-              slot++;
+          if (n == 8) {
+            /* whole blocks unrolled, the input two rows ahead prefetched: the loads from L3
+             * stalled a third of resnet50.l2.3x3s2's band building */
+#pragma GCC unroll 8
+            for (int i = 0; i < CB; i++) {
+              in[i] = i < lanes ? (v8)(*(const v8u *)(src[i] + iw)) : (v8){0};
+              if (i < lanes) __builtin_prefetch(src[i] + iw + 2 * it->in[2]);
             }
+            transpose8(in, out);
+            put_columns(row, it->wq, sw, &phase, &slot, out, 8);
+          } else {
+            for (int64_t i = 0; i < CB; i++) in[i] = i < lanes ? load8(src[i] + iw, n) : (v8){0};
+            transpose8(in, out);
+            put_columns(row, it->wq, sw, &phase, &slot, out, (int)n);
           }
         }
       }
@@ -210,17 +230,17 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
  * one 8-channel block (px[r]: pixel r's first channel, or, when `linear`, px[0] + r * 8: a tile
  * within one band row, all its broadcasts at constant displacements from one register, which
  * leaves the general-purpose registers free; 14 pointers kept GCC spilling them and the
- * accumulators on AVX-512); lanes and linear constants once inlined. */
+ * accumulators on AVX-512); the first mr pixels; mr, lanes and linear constants once inlined. */
 FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TILE_MR], int64_t taps,
                           const int64_t *FC_RESTRICT tap_offset, const float *FC_RESTRICT w,
-                          const int lanes, const int linear) {
+                          const int mr, const int lanes, const int linear) {
   for (int64_t t = 0; t < taps; t++, w += lanes * TILE_NR) {
     const int64_t o = tap_offset[t] * CB;
     const float *p0 = px[0] + o;
 #pragma GCC unroll 8
     for (int c = 0; c < lanes; c++) {
 #pragma GCC unroll 16
-      for (int r = 0; r < TILE_MR; r++) {
+      for (int r = 0; r < mr; r++) {
         const fc_vf a = fc_set1(linear ? p0[r * CB + c] : px[r][o + c]);
 #pragma GCC unroll 4
         for (int j = 0; j < TILE_NV; j++)
@@ -230,32 +250,31 @@ FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TIL
   }
 }
 
-/* acc[MR][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
- * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h) */
-__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
-                                           const int64_t *FC_RESTRICT tap_offset,
-                                           const float *FC_RESTRICT band, int64_t slab_floats,
-                                           const int64_t *FC_RESTRICT pixel,
-                                           const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
-                                           int first) {
+/* acc[mr][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
+ * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h), for the first
+ * mr (a constant) of the tile's pixels */
+FC_INLINE void tile_rows(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
+                         const float *FC_RESTRICT band, int64_t slab_floats,
+                         const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
+                         float *FC_RESTRICT acc_out, int first, const int mr) {
   fc_vf acc[TILE_MR][TILE_NV];
 #pragma GCC unroll 16
-  for (int r = 0; r < TILE_MR; r++)
+  for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < TILE_NV; j++)
       acc[r][j] = first ? fc_zero() : fc_load(acc_out + r * TILE_NR + j * FC_L);
   int linear = 1;
-  for (int r = 1; r < TILE_MR; r++) linear &= pixel[r] == pixel[0] + r;
+  for (int r = 1; r < mr; r++) linear &= pixel[r] == pixel[0] + r;
   for (int64_t c8 = 0; c8 < nc; c8 += CB, band += slab_floats) {
     const float *px[TILE_MR];
 #pragma GCC unroll 16
-    for (int r = 0; r < TILE_MR; r++) px[r] = band + pixel[r] * CB;
+    for (int r = 0; r < mr; r++) px[r] = band + pixel[r] * CB;
     const int lanes = (int)min64(CB, nc - c8);
     /* one copy of the loop per channel count and addressing, each with constant displacements */
     switch (lanes + (linear ? CB : 0)) {
-#define LANES_CASE(n)                                            \
-  case n: block_taps(acc, px, taps, tap_offset, w, n, 0); break; \
-  case n + CB: block_taps(acc, px, taps, tap_offset, w, n, 1); break;
+#define LANES_CASE(n)                                                \
+  case n: block_taps(acc, px, taps, tap_offset, w, mr, n, 0); break; \
+  case n + CB: block_taps(acc, px, taps, tap_offset, w, mr, n, 1); break;
       LANES_CASE(1)
       LANES_CASE(2)
       LANES_CASE(3)
@@ -269,9 +288,29 @@ __attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
     w += lanes * taps * TILE_NR;
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < TILE_MR; r++)
+  for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int j = 0; j < TILE_NV; j++) fc_store(acc_out + r * TILE_NR + j * FC_L, acc[r][j]);
+}
+
+/* A whole tile, and a half one for a last tile of at most MR / 2 pixels (resnet50.l4.3x3: 7 x 7
+ * outputs are 3 tiles of 14 and one of 7, which a whole tile ran at half its FMAs' worth). */
+__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
+                                           const int64_t *FC_RESTRICT tap_offset,
+                                           const float *FC_RESTRICT band, int64_t slab_floats,
+                                           const int64_t *FC_RESTRICT pixel,
+                                           const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
+                                           int first) {
+  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR);
+}
+
+__attribute__((noinline)) static void half_tile(int64_t nc, int64_t taps,
+                                                const int64_t *FC_RESTRICT tap_offset,
+                                                const float *FC_RESTRICT band, int64_t slab_floats,
+                                                const int64_t *FC_RESTRICT pixel,
+                                                const float *FC_RESTRICT w,
+                                                float *FC_RESTRICT acc_out, int first) {
+  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR / 2);
 }
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -371,6 +410,13 @@ static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t in
   if (even) {
     store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
                bias);
+    /* the next tile's last output of each channel, fetched for writing, so that its stores do not
+     * fill the store queue waiting on the cache (resnet50.conv1, 3.2 MB of output per call: one
+     * thread, 1.17-1.19 -> 1.08-1.09 times ORT's time) */
+    for (int64_t j = 0; j < no; j++)
+      __builtin_prefetch(y_block + y_offset[0] + j * it->out_channel_stride +
+                             (2 * TILE_MR - 1) * it->out_col_stride,
+                         1);
     return;
   }
   /* [pixel][channel] into the channels-first output, pixel by pixel */
@@ -386,8 +432,8 @@ static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t in
 }
 
 /* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
- * cache a few lines per step of the last pass of a sweep (earlier, the band streamed through L2
- * would evict them), so that packing them next waits on no memory. */
+ * cache a few lines per tile of the pass before their packing, so that packing them waits on no
+ * memory. */
 typedef struct prefetch {
   const float *row;
   int64_t rows, stride, lines, line, per_step;
@@ -419,43 +465,51 @@ static int64_t pass_channels(int64_t taps, int64_t panels) {
 }
 
 /* Input channels [c0, c0 + nc) of the band (built by `band`): per sweep of it->sweep panels of NR
- * output channels, their weights (packed here when not yet), then per pass of pass_channels input
- * channels every tile of the band for each panel in turn (the band lines of the tile still in L1),
- * accumulating in it->acc, then the accumulators into y (written when c0 is 0, else added). */
+ * output channels, per pass of pass_channels input channels, the pass's weights (packed here when
+ * not yet: in L1, the next pass's raw weights prefetched meanwhile), then every tile of the band
+ * for each panel in turn (the band lines of the tile still in L1), accumulating in it->acc, then
+ * the accumulators into y (written when c0 is 0, else added). Packed a sweep at a time, the panels
+ * crossed L2 once more, and their raw weights, fetched during the sweep's last pass only, stalled
+ * the packing: a quarter of resnet50.l4.3x3's time (one band of 4 tiles, 32 passes). */
 static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t width = it->col1 - it->col0, pixels = (it->row1 - it->row0) * width;
   const int64_t k = it->channels * it->taps, pass = pass_channels(it->taps, it->sweep);
   const int64_t acc_panel = (pixels + TILE_MR - 1) / TILE_MR * TILE_MR * TILE_NR;
-  const int64_t panel_floats = nc * it->taps * TILE_NR;
+  const int64_t tiles = (pixels + TILE_MR - 1) / TILE_MR;
+  const int64_t pass_floats = min64(pass, nc) * it->taps * TILE_NR;
   for (int64_t s0 = it->oc0; s0 < it->oc1; s0 += it->sweep * TILE_NR) {
     const int64_t panels = min64(it->sweep, (it->oc1 - s0 + TILE_NR - 1) / TILE_NR);
-    const float *w = it->weight + s0 * k + c0 * it->taps * TILE_NR;
-    int64_t w_step = k * TILE_NR; /* between panels */
-    if (!it->weight) {
-      for (int64_t q = 0; q < panels; q++) {
-        const int64_t o0 = s0 + q * TILE_NR;
-        pack(min64(TILE_NR, it->oc1 - o0), nc, it->taps, it->raw + o0 * k + c0 * it->taps, k,
-             it->panel + q * panel_floats, NULL);
-      }
-      w = it->panel;
-      w_step = panel_floats;
-    }
-    /* the next sweep's raw weights, spread over the tiles of this sweep's last pass */
-    const int64_t next = s0 + it->sweep * TILE_NR, tiles = (pixels + TILE_MR - 1) / TILE_MR;
-    const int64_t ahead_rows =
-        it->weight ? 0 : max64(0, min64(it->sweep * TILE_NR, it->oc1 - next));
-    prefetch ahead = prefetch_rows(ahead_rows ? it->raw + next * k + c0 * it->taps : NULL,
-                                   ahead_rows, nc * it->taps, k, tiles);
     for (int64_t p0 = 0; p0 < nc; p0 += pass) {
+      const int64_t pc = min64(pass, nc - p0);
+      const float *w = it->weight + s0 * k + (c0 + p0) * it->taps * TILE_NR;
+      int64_t w_step = k * TILE_NR; /* between panels */
+      prefetch ahead = {0};
+      if (!it->weight) {
+        for (int64_t q = 0; q < panels; q++) {
+          const int64_t o0 = s0 + q * TILE_NR;
+          pack(min64(TILE_NR, it->oc1 - o0), pc, it->taps, it->raw + o0 * k + (c0 + p0) * it->taps,
+               k, it->panel + q * pass_floats, NULL);
+        }
+        w = it->panel;
+        w_step = pass_floats;
+        /* the next pass's: this sweep's next channels, or the next sweep's first */
+        const int64_t next_s0 = p0 + pass < nc ? s0 : s0 + it->sweep * TILE_NR;
+        const int64_t next_p0 = p0 + pass < nc ? p0 + pass : 0;
+        const int64_t rows = max64(0, min64(it->sweep * TILE_NR, it->oc1 - next_s0));
+        if (rows)
+          ahead = prefetch_rows(it->raw + next_s0 * k + (c0 + next_p0) * it->taps, rows,
+                                min64(pass, nc - next_p0) * it->taps, k, tiles);
+      }
       const float *band = it->band + p0 / CB * it->slab * CB;
-      for (int64_t i = 0; i * TILE_MR < pixels; i++) {
+      for (int64_t i = 0; i < tiles; i++) {
         int64_t pixel[TILE_MR];
         tile_pixels(it, i, pixels, width, pixel, NULL);
-        if (p0 + pass >= nc) prefetch_step(&ahead);
+        prefetch_step(&ahead);
+        const int half = pixels - i * TILE_MR <= TILE_MR / 2;
         for (int64_t q = 0; q < panels; q++) {
           float *acc = it->acc + q * acc_panel + i * TILE_MR * TILE_NR;
-          tile(min64(pass, nc - p0), it->taps, it->tap_offset, band, it->slab * CB, pixel,
-               w + q * w_step + p0 * it->taps * TILE_NR, acc, p0 == 0);
+          (half ? half_tile : tile)(pc, it->taps, it->tap_offset, band, it->slab * CB, pixel,
+                                    w + q * w_step, acc, p0 == 0);
           /* the last pass stores each tile as it completes, so the output's cache misses overlap
            * the FMAs (stored after the sweep, they stalled resnet50.conv1 a tenth of its time) */
           if (p0 + pass >= nc) {
