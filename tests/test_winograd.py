@@ -101,6 +101,18 @@ def test_narrow_tile_counts_match_reference(tiles, cout, algorithm):
     check(x, w, rng.standard_normal(cout, dtype=np.float32), "same", 1, algorithm=algorithm)
 
 
+# One tile past a tail sliver (17 = 16 + 1 on AVX-512, 25 = 16 + 8 + 1 on AVX2, and 49) goes to the
+# tail tile with its extra column; more input channels than one K block (256) make it accumulate.
+@pytest.mark.parametrize("cout", [5, 20])
+@pytest.mark.parametrize("tiles", [17, 25, 49])
+def test_tail_plus_one_column_accumulates(tiles, cout):
+    rng = np.random.default_rng(tiles * 10 + cout)
+    size = (14, 14) if tiles == 49 else (2, 2 * tiles)
+    x = rng.standard_normal((1, 300, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, 300, 3, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(cout, dtype=np.float32), "same", 1, algorithm="winograd")
+
+
 @pytest.mark.parametrize(
     ("cin", "cout", "groups"), [(1, 1, 1), (17, 9, 1), (8, 8, 2), (12, 18, 3), (32, 64, 1)]
 )

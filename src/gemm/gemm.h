@@ -48,6 +48,9 @@ typedef struct fc_gemm_tile {
   int narrow_nr; /* fewer columns than this go to narrow */
   fc_gemm_narrow_fn narrow;
   const char *name;
+  /* tail_nr + 1 columns of a sliver nr wide: the tail tile and its next column at once; reads up
+   * to a vector past the last panel (NULL for the wide tile) */
+  fc_gemm_ukernel_fn tail_plus_one;
 } fc_gemm_tile;
 
 /* Packs rows [pc, pc + kc) x columns [jr, jr + n) of the (virtual) B into dst[kc][nrp], with

@@ -47,6 +47,11 @@
 #define UK_NV 1
 #define UK_NAME fc_gemm_f32_ukernel_tail
 #include "gemm/gemm_f32_ukernel.inc"
+#define UK_MR TILE_MR
+#define UK_NV 1
+#define UK_EXTRA
+#define UK_NAME fc_gemm_f32_ukernel_tail_plus_one
+#include "gemm/gemm_f32_ukernel.inc"
 #define UK_MR WIDE_MR
 #define UK_NV WIDE_NV
 #define UK_NAME fc_gemm_f32_ukernel_wide
@@ -171,7 +176,8 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
 
 const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
     .tile = {TILE_MR, TILE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
-             FC_SYM(fc_gemm_f32_ukernel_tail), NARROW_NR(TILE_MR), narrow_tile, TILE_NAME},
+             FC_SYM(fc_gemm_f32_ukernel_tail), NARROW_NR(TILE_MR), narrow_tile, TILE_NAME,
+             FC_SYM(fc_gemm_f32_ukernel_tail_plus_one)},
     .wide_tile = {WIDE_MR, WIDE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_wide),
                   FC_SYM(fc_gemm_f32_ukernel_wide_tail), NARROW_NR(WIDE_MR), narrow_wide,
                   WIDE_NAME},

@@ -126,7 +126,10 @@ static void products(const fc_gemm_tile *gemm, const float *u, const float *v,
   for (int64_t t0 = 0, width; t0 < slivers->tiles; t0 += width) {
     width = fc_winograd_sliver_width(slivers, t0);
     const int64_t n = fc_min(width, slivers->tiles - t0);
-    const fc_gemm_ukernel_fn uk = width == slivers->nr ? gemm->main : gemm->tail;
+    const fc_gemm_ukernel_fn uk = width != slivers->nr ? gemm->tail
+                                  : n == gemm->tail_nr + 1 && gemm->tail_plus_one
+                                      ? gemm->tail_plus_one
+                                      : gemm->main;
     const float *b = v + t0 * k;
     for (int64_t pc = 0; pc < k; pc += FC_GEMM_KC) {
       const int64_t kc = fc_min(FC_GEMM_KC, k - pc);
@@ -144,11 +147,15 @@ static void products(const fc_gemm_tile *gemm, const float *u, const float *v,
 }
 
 /* The slivers of a block of tiles: nr wide, but a last few tiles that fit the tail tile go to it,
- * and a remainder past one tail sliver that the narrow kernel takes is split off into a second:
- * resnet50.l3.3x3's 49 tiles on AVX-512 as 32 + 16 + 1 (narrow) columns rather than 32 + 32. */
+ * and a remainder past one tail sliver that the narrow kernel takes is split off into a second,
+ * except one column past the tail tile, which the tail tile takes at once in an nr sliver:
+ * resnet50.l3.3x3's 49 tiles on AVX-512 as 32 + (16 + 1) columns rather than 32 + 16 + 1
+ * (narrow, reading the weights again) or 32 + 32. */
 static fc_winograd_slivers sliver_layout(const fc_gemm_tile *gemm, int64_t tiles, int64_t rows) {
   const int64_t nr = gemm->nr, tail_nr = gemm->tail ? gemm->tail_nr : 0, rest = tiles % nr;
-  const int tail = tail_nr && rest && (rest <= tail_nr || rest - tail_nr < gemm->narrow_nr);
+  const int plus_one = gemm->tail_plus_one && rest == tail_nr + 1;
+  const int tail =
+      tail_nr && rest && !plus_one && (rest <= tail_nr || rest - tail_nr < gemm->narrow_nr);
   return (fc_winograd_slivers){nr, tail_nr, tail ? tiles - rest : tiles, tiles, rows};
 }
 
