@@ -61,6 +61,16 @@
 #define UK_NAME fc_gemm_f32_ukernel_wide_tail
 #include "gemm/gemm_f32_narrow.inc"
 #include "gemm/gemm_f32_ukernel.inc"
+#define UK_MR TILE_MR
+#define UK_NV TILE_NV
+#define UK_PACK
+#define UK_NAME fc_gemm_f32_ukernel_main_pack
+#include "gemm/gemm_f32_ukernel.inc"
+#define UK_MR WIDE_MR
+#define UK_NV WIDE_NV
+#define UK_PACK
+#define UK_NAME fc_gemm_f32_ukernel_wide_pack
+#include "gemm/gemm_f32_ukernel.inc"
 NARROW_KERNEL(narrow_tile, TILE_MR)
 NARROW_KERNEL(narrow_wide, WIDE_MR)
 /* The narrow kernel takes n columns when its lanes hold no more padding than the tail tile's:
@@ -149,13 +159,34 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
         /* the block's panels: [mc / MR][kc][MR], MR * kc floats apart */
         const float *panels = a + ic * k + pc * mr;
         size_t panel_floats = mr * k;
+        /* An unpacked A is packed by the first sliver's micro-kernels when that sliver is a full
+         * one (its full panels; a ragged last panel is packed first), else all at once here. */
+        const int pack_first = lda && nc >= nr;
         if (lda) {
-          pack_a(t, mc, kc, a + ic * lda + pc, lda, 1, a_block);
+          const size_t skip = pack_first ? mc / mr * mr : 0;
+          if (skip < mc)
+            pack_a(t, mc - skip, kc, a + (ic + skip) * lda + pc, lda, 1,
+                   a_block + skip / mr * mr * kc);
           panels = a_block;
           panel_floats = mr * kc;
         }
         for (size_t jr = 0; jr < nc; jr += nr) {
           const size_t nn = fc_min_size(nr, nc - jr);
+          if (jr == 0 && pack_first) {
+            pack_b(pack_ctx, pc, kc, jc, nr, nr, sliver);
+            for (size_t ir = 0; ir < mc; ir += mr) {
+              float *ci = c + (ic + ir) * ldc + jc;
+              const float *bi = bias ? bias + ic + ir : NULL;
+              if (ir + mr <= mc)
+                (mr == TILE_MR ? FC_SYM(fc_gemm_f32_ukernel_main_pack)
+                               : FC_SYM(fc_gemm_f32_ukernel_wide_pack))(
+                    kc, a + (ic + ir) * lda + pc, lda, a_block + ir * kc, sliver, ci, ldc, mr, nr,
+                    accumulate, bi);
+              else
+                t->main(kc, a_block + ir * kc, sliver, ci, ldc, mc - ir, nr, accumulate, bi);
+            }
+            continue;
+          }
           /* the last columns go to the narrow kernel when they fit in it */
           const int tail = t->tail && nn <= (size_t)t->tail_nr;
           pack_b(pack_ctx, pc, kc, jc + jr, nn, tail ? (size_t)t->tail_nr : nr, sliver);
