@@ -134,3 +134,44 @@ def test_threads_split_bands_and_chunks():
     y1 = fastconv.conv2d(x, w, padding=4, algorithm="direct", num_threads=1)
     y2 = fastconv.conv2d(x, w, padding=4, algorithm="direct", num_threads=2)
     np.testing.assert_array_equal(y1, y2)
+
+
+# Several output channels per group from a few input channels with 7x7 and larger kernels (image
+# stems), which the plane kernel computes a few output channels at a time on AVX-512 when output
+# rows are whole vectors (112 and 128 wide here): blocks of 3 and 2 channels (never 1 left alone),
+# width stride 2 through phase-split bands, stride 1 with runs read in place and ragged runs
+# through the band on either side (widths 3, 64 and 45 of a 112-wide row), one-sided padding,
+# dilation, heights below and across the bands. The other ISAs run these layers on their usual
+# kernels.
+@pytest.mark.parametrize("in_channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("out_channels", [2, 4, 5, 7, 64])
+@pytest.mark.parametrize(
+    "stride,width,padding",
+    [(2, 224, (3, 3)), (2, 223, (4, 2)), (1, 112, (3, 3)), (1, 112, (6, 0)), (1, 128, (0, 6))],
+    ids=str,
+)
+def test_few_channels_match_reference(in_channels, out_channels, stride, width, padding):
+    rng = np.random.default_rng(in_channels * 101 + out_channels * 7 + stride + padding[0])
+    height = 11 if out_channels == 64 else 75
+    x, w, b = arrays(rng, (1, in_channels, height, width), (out_channels, in_channels, 7, 7), bias=True)
+    check(x, w, b, stride=stride, padding=((3, 3), padding))
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,dilation,size",
+    [((9, 7), (3, 2), 1, (40, 224)), ((7, 7), 1, (1, 2), (23, 118)), ((7, 8), (1, 2), (2, 1), (30, 224))],
+    ids=str,
+)
+def test_few_channels_shapes_match_reference(kernel, stride, dilation, size):
+    rng = np.random.default_rng(size[1])
+    groups = 2
+    x, w, b = arrays(rng, (2, groups * 3, *size), (groups * 8, 3, *kernel), bias=False)
+    check(x, w, b, stride=stride, padding=((4, 4), (3, 3)), dilation=dilation, groups=groups)
+
+
+def test_few_channels_threads_agree():
+    rng = np.random.default_rng(9)
+    x, w, b = arrays(rng, (1, 3, 224, 224), (64, 3, 7, 7), bias=True)
+    y1 = fastconv.conv2d(x, w, b, stride=2, padding=3, algorithm="direct", num_threads=1)
+    y2 = fastconv.conv2d(x, w, b, stride=2, padding=3, algorithm="direct", num_threads=2)
+    np.testing.assert_array_equal(y1, y2)

@@ -401,9 +401,9 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   const fc_problem *p = call->problem;
   /* a single-channel 3x3 (an image filter) runs faster on the plane kernel (1.2-1.3x cv2.filter2D
    * on 2048x2048 at one thread, against 1.1x on the depthwise kernel) */
-  if (fc_depthwise3x3_layer(p) && !(p->in_channels == 1 && fc_plane_layer(p)))
+  if (fc_depthwise3x3_layer(p) && !(p->in_channels == 1 && fc_plane_layer(p, kernels)))
     return fc_forward_depthwise3x3(call, kernels, x, y);
-  if (fc_plane_layer(p)) return fc_forward_planes(call, kernels, x, y);
+  if (fc_plane_layer(p, kernels)) return fc_forward_planes(call, kernels, x, y);
   if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels)) {
     const dense_operands op = {
         p,

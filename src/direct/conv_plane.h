@@ -1,5 +1,5 @@
-/* One output channel's band of rows of a thin group, computed R output rows x V output vectors at
- * a time (conv_plane_f32.c). */
+/* A band of rows of one to FC_PLANE_MAX_OUT output channels of a thin group, computed O output
+ * channels x R output rows x V output vectors at a time (conv_plane_f32.c). */
 #ifndef FASTCONV_DIRECT_CONV_PLANE_H
 #define FASTCONV_DIRECT_CONV_PLANE_H
 
@@ -7,12 +7,28 @@
 
 /* Blocks share input rows between up to this many output rows. */
 #define FC_PLANE_MAX_ROWS 4
+/* Output channels one call computes at most. */
+#define FC_PLANE_MAX_OUT 3
+/* Per ISA: the output vectors of one row a block of several output channels computes (at most 7),
+ * and the lanes of the vectors of rows worth computing so (0: never; fc_simd_kernels'
+ * plane_outputs_lanes, forward_planes.c). On AVX2, 16 registers hold 3 x 3 accumulators, and
+ * resnet50.conv1 ran 3% slower than on the dense kernel (4 vectors spilled: 1.7x slower). */
+#ifdef FC_VEC_BYTES
+#if FC_VEC_BYTES == 64
+#define FC_PLANE_OUT_VECTORS 7
+#define FC_PLANE_OUTPUTS_LANES (FC_VEC_BYTES / 4)
+#else
+#define FC_PLANE_OUT_VECTORS 3
+#define FC_PLANE_OUTPUTS_LANES 0
+#endif
+#endif
 
-/* y[r][j] = bias + sum over ic < channels, kh < kh_count and kw < kw_count (kw < kw_last in the
- * last kernel row) of
- * weight[(ic * kh_count + kh) * kw_count + kw] *
+/* y[o * y_channel_stride + r * y_row_stride + j] = bias[o] + sum over ic < channels, kh <
+ * kh_count and kw < kw_count (kw < kw_last in the last kernel row) of
+ * weight[((ic * kh_count + kh) * kw_count + kw) * outputs + o] *
  * src[ic * channel_stride + r * row_step + kh * kh_step + col_offset[kw] + j]
- * for r < rows and j < cols; src points at the padded input of output (0, 0).
+ * for o < outputs, r < rows and j < cols; src points at the padded input of output (0, 0). The
+ * weights of the outputs of one tap are adjacent, so one pointer reaches them all.
  * shared_rows (1 to FC_PLANE_MAX_ROWS, at most kh_count; above 1 only when row_step == kh_step):
  * how many output rows a block computes from one pass over its input rows.
  * contiguous_taps: one kernel row whose taps are consecutive floats (col_offset[kw] = kw), which
@@ -25,9 +41,10 @@ typedef struct fc_conv_plane {
   int64_t kh_count, kw_count, kw_last, kh_step, channels, channel_stride;
   const float *weight;
   int64_t rows, cols, row_step, shared_rows, contiguous_taps;
-  const float *bias; /* NULL, or the output channel's */
+  int64_t outputs;   /* 1 to FC_PLANE_MAX_OUT */
+  const float *bias; /* NULL, or the first output channel's */
   float *y;
-  int64_t y_row_stride;
+  int64_t y_row_stride, y_channel_stride;
 } fc_conv_plane;
 
 #endif

@@ -49,7 +49,7 @@ fc_status fc_forward_depthwise3x3(const fc_engine_call *call, const fc_simd_kern
                                   const float *x, float *y);
 
 /* Layers of one output channel per group (forward_planes.c). */
-int fc_plane_layer(const fc_problem *p);
+int fc_plane_layer(const fc_problem *p, const fc_simd_kernels *kernels);
 fc_status fc_forward_planes(const fc_engine_call *call, const fc_simd_kernels *kernels,
                             const float *x, float *y);
 

@@ -59,6 +59,7 @@ typedef struct fc_simd_kernels {
   fc_pack_b_fn pack_patches_f32; /* ctx: fc_conv_patches */
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
   void (*conv_plane_f32)(const struct fc_conv_plane *plane);
+  int64_t plane_outputs_lanes; /* FC_PLANE_OUTPUTS_LANES (conv_plane.h) */
   void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight,
                                 const float *bias, float *y, int64_t first_plane, int64_t end_plane,
                                 float *stage);

@@ -26,6 +26,7 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .pack_patches_f32 = FC_SYM(fc_conv_pack_patches_f32),
     .conv_rows_f32 = FC_SYM(fc_conv_rows_f32),
     .conv_plane_f32 = FC_SYM(fc_conv_plane_f32),
+    .plane_outputs_lanes = FC_PLANE_OUTPUTS_LANES,
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
     .conv_depthwise3x3_channels_f32 = FC_SYM(fc_conv_depthwise3x3_channels_f32),
     .winograd = &FC_SYM(fc_winograd_kernels),
