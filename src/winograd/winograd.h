@@ -13,7 +13,8 @@
  * transformed straight into the GEMM's packed B slivers V[f][sliver][ic][lane], the products
  * M_f = U_f V_f run on the shared micro-kernels, and the output transform writes the m x m tiles
  * while M is in cache. The input is read from a zero-padded copy split into m phases along the
- * width (padded_input.h), so tile column c of consecutive tiles is one vector.
+ * width (padded_input.h), so tile column c of consecutive tiles is one vector: of an undilated
+ * layer only a tile block's rows of one channel at a time, padded right before their transform.
  *
  * Dilation d (per axis) is the same computation on the input's polyphase components: outputs o and
  * o + d read inputs o + k d, so the outputs of one phase (row mod d_h, column mod d_w) are an
