@@ -89,9 +89,12 @@ typedef struct fc_winograd_tile {
                      int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w);
 } fc_winograd_tile;
 
-/* The tile sizes of one ISA, indexed [m == 4][1-D layer]. */
+/* The tile sizes of one ISA, indexed [m == 4][1-D layer], and the check auto makes before choosing
+ * Winograd: whether count floats are all finite (an Inf in a tile can make Winograd's outputs NaN
+ * where direct's are finite). */
 typedef struct fc_winograd_kernels {
   fc_winograd_tile tiles[2][2];
+  int (*all_finite_f32)(const float *x, int64_t count);
 } fc_winograd_kernels;
 
 #endif

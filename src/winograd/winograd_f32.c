@@ -384,11 +384,25 @@ TILE(identity, f2, f2x1)
 TILE(f4, f4, f4x4)
 TILE(identity, f4, f4x1)
 
+/* Exponent bits all ones (Inf or NaN) in any lane, OR-ed over the vectors without a branch: on the
+ * ISA's vectors, as the core's SSE2 loop took 3 % of resnet50.l1.3x3's time. */
+static int all_finite(const float *x, int64_t count) {
+  const int32_t exponent = 0x7f800000;
+  fc_vi found = {0};
+  int64_t i = 0;
+  for (; i + FC_L <= count; i += FC_L) found |= ((fc_vi)fc_load(x + i) & exponent) == exponent;
+  if (i < count) found |= ((fc_vi)fc_load_partial(x + i, (int)(count - i)) & exponent) == exponent;
+  int any = 0;
+  for (int l = 0; l < FC_L; l++) any |= found[l];
+  return !any;
+}
+
 /* m_h, m_w as constants (a static initializer cannot read the axis structs). */
 #define ENTRY(M_H, M_W, NAME) \
   { M_H, M_W, M_H == 1 ? 1 : M_H + 2, M_W + 2, NAME##_weights, NAME##_input, NAME##_output }
 
 const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {{
-    {ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)},
-    {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)},
-}};
+                                                             {ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)},
+                                                             {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)},
+                                                         },
+                                                         all_finite};
