@@ -258,9 +258,11 @@ fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine_wanted
                                ? engine_wanted
                                : choose(plan, &problem, num_threads, &why);
   /* An Inf in an input tile can make Winograd give NaN where direct is finite: auto must not
-   * change which outputs are non-finite. */
-  if (algorithm == FC_ALGORITHM_WINOGRAD && plan->requested == FC_ALGORITHM_AUTO &&
-      !fc_all_finite_f32(input, problem.batch * problem.in_channels * problem.in_volume))
+   * change which outputs are non-finite. (Winograd runs on a SIMD ISA, whose kernels check.) */
+  const fc_simd_kernels *simd = fc_simd_kernels_selected();
+  if (algorithm == FC_ALGORITHM_WINOGRAD && plan->requested == FC_ALGORITHM_AUTO && simd &&
+      !simd->winograd->all_finite_f32(input,
+                                      problem.batch * problem.in_channels * problem.in_volume))
     algorithm = FC_ALGORITHM_DIRECT;
   if (used) *used = algorithm;
   for (int i = 0; i < plan->engine_count; i++) {
@@ -281,17 +283,6 @@ fc_status fc_plan_execute_engine(const fc_plan *plan, fc_algorithm engine_wanted
     return status;
   }
   return FC_STATUS_UNSUPPORTED;
-}
-
-int fc_all_finite_f32(const float *x, int64_t count) {
-  /* Exponent bits all ones: Inf or NaN. Branch-free so the loop vectorises. */
-  uint32_t found = 0;
-  for (int64_t i = 0; i < count; i++) {
-    uint32_t bits;
-    memcpy(&bits, x + i, sizeof bits);
-    found |= (bits & 0x7f800000u) == 0x7f800000u;
-  }
-  return !found;
 }
 
 int64_t fc_plan_memory(const fc_plan *plan) { return plan ? plan->bytes : 0; }

@@ -31,9 +31,6 @@ static inline double fc_problem_flops(const fc_problem *p) {
          (double)p->kernel_volume;
 }
 
-/* Whether no element is Inf or NaN. */
-int fc_all_finite_f32(const float *x, int64_t count);
-
 fc_strides fc_activation_strides(fc_layout layout, int64_t channels, const int64_t size[3]);
 
 /* Integer division rounding toward minus / plus infinity, for any sign of `a` (b > 0). */

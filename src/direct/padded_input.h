@@ -16,4 +16,8 @@ typedef struct padded_input {
 /* Writes the g->plane floats of one channel (x: its dense [in depth][in height][in width]). */
 void fc_pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst);
 
+/* Writes padded rows [h0, h1) of padded depth d (row h0 at dst). */
+void fc_pad_rows(const fc_problem *p, const padded_input *g, const float *x, int64_t d, int64_t h0,
+                 int64_t h1, float *dst);
+
 #endif

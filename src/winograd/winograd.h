@@ -13,7 +13,8 @@
  * transformed straight into the GEMM's packed B slivers V[f][sliver][ic][lane], the products
  * M_f = U_f V_f run on the shared micro-kernels, and the output transform writes the m x m tiles
  * while M is in cache. The input is read from a zero-padded copy split into m phases along the
- * width (padded_input.h), so tile column c of consecutive tiles is one vector.
+ * width (padded_input.h), so tile column c of consecutive tiles is one vector: of an undilated
+ * layer only a tile block's rows of one channel at a time, padded right before their transform.
  *
  * Dilation d (per axis) is the same computation on the input's polyphase components: outputs o and
  * o + d read inputs o + k d, so the outputs of one phase (row mod d_h, column mod d_w) are an
@@ -88,9 +89,12 @@ typedef struct fc_winograd_tile {
                      int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w);
 } fc_winograd_tile;
 
-/* The tile sizes of one ISA, indexed [m == 4][1-D layer]. */
+/* The tile sizes of one ISA, indexed [m == 4][1-D layer], and the check auto makes before choosing
+ * Winograd: whether count floats are all finite (an Inf in a tile can make Winograd's outputs NaN
+ * where direct's are finite). */
 typedef struct fc_winograd_kernels {
   fc_winograd_tile tiles[2][2];
+  int (*all_finite_f32)(const float *x, int64_t count);
 } fc_winograd_kernels;
 
 #endif

@@ -301,7 +301,9 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
     }
     sandwich(&h->bt[0][0], MAX_T, h->t, h->t, &w_axis->bt[0][0], MAX_T, w_axis->t, w_axis->t,
              (const fc_vf(*)[MAX_T])d, out);
-    const int64_t start = fc_winograd_sliver_start(slivers, q);
+    /* Padding past the last tile is the last sliver's (past tail_from, sliver_start would place
+     * it in a tail sliver of its own: the 8x48 tile's last vector of 24 tiles). */
+    const int64_t start = q < tiles ? fc_winograd_sliver_start(slivers, q) : last;
     float *dst =
         v + start * slivers->rows + channel * fc_winograd_sliver_width(slivers, start) + q - start;
 #pragma GCC unroll 6
@@ -327,26 +329,31 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
         x[i][k] = fc_load(mv + (i * w_axis->t + k) * m_stride + t);
     sandwich(&h->at[0][0], MAX_T, h->m, h->t, &w_axis->at[0][0], MAX_T, m, w_axis->t,
              (const fc_vf(*)[MAX_T])x, out);
-    /* Tile t's outputs are m apart: interleave the m column vectors, in registers when whole
-     * vectors go to contiguous outputs, else through the stack. */
+    /* Tile t's outputs are m apart: interleave the m column vectors in registers when the
+     * outputs are contiguous, storing the last, partial vectors under a mask (resnet50.l2.3x3's
+     * tile rows of 14 tiles are never a whole vector), else through the stack. */
     const int64_t n = fc_min_size((size_t)(m * FC_L), (size_t)(out_w - m * t));
     for (int64_t i = 0; i < rows; i++) {
       float *dst = y + i * y_row + m * t * y_col;
       fc_vf c[MAX_M];
 #pragma GCC unroll 4
       for (int j = 0; j < m; j++) c[j] = out[i][j] + b;
-      if (y_col == 1 && n == m * FC_L && (m == 2 || m == 4)) {
+      if (y_col == 1 && (m == 2 || m == 4)) {
+        fc_vf o[MAX_M];
         if (m == 2) {
-          fc_store(dst, interleave_lo(c[0], c[1]));
-          fc_store(dst + FC_L, interleave_hi(c[0], c[1]));
+          o[0] = interleave_lo(c[0], c[1]);
+          o[1] = interleave_hi(c[0], c[1]);
         } else {
           const fc_vf even_lo = interleave_lo(c[0], c[2]), even_hi = interleave_hi(c[0], c[2]),
                       odd_lo = interleave_lo(c[1], c[3]), odd_hi = interleave_hi(c[1], c[3]);
-          fc_store(dst, interleave_lo(even_lo, odd_lo));
-          fc_store(dst + FC_L, interleave_hi(even_lo, odd_lo));
-          fc_store(dst + 2 * FC_L, interleave_lo(even_hi, odd_hi));
-          fc_store(dst + 3 * FC_L, interleave_hi(even_hi, odd_hi));
+          o[0] = interleave_lo(even_lo, odd_lo);
+          o[1] = interleave_hi(even_lo, odd_lo);
+          o[2] = interleave_lo(even_hi, odd_hi);
+          o[3] = interleave_hi(even_hi, odd_hi);
         }
+#pragma GCC unroll 4
+        for (int j = 0; j < m; j++)
+          if (n > j * FC_L) store_lanes(dst + j * FC_L, o[j], n - j * FC_L);
         continue;
       }
       float cols[MAX_M][FC_L];
@@ -377,11 +384,25 @@ TILE(identity, f2, f2x1)
 TILE(f4, f4, f4x4)
 TILE(identity, f4, f4x1)
 
+/* Exponent bits all ones (Inf or NaN) in any lane, OR-ed over the vectors without a branch: on the
+ * ISA's vectors, as the core's SSE2 loop took 3 % of resnet50.l1.3x3's time. */
+static int all_finite(const float *x, int64_t count) {
+  const int32_t exponent = 0x7f800000;
+  fc_vi found = {0};
+  int64_t i = 0;
+  for (; i + FC_L <= count; i += FC_L) found |= ((fc_vi)fc_load(x + i) & exponent) == exponent;
+  if (i < count) found |= ((fc_vi)fc_load_partial(x + i, (int)(count - i)) & exponent) == exponent;
+  int any = 0;
+  for (int l = 0; l < FC_L; l++) any |= found[l];
+  return !any;
+}
+
 /* m_h, m_w as constants (a static initializer cannot read the axis structs). */
 #define ENTRY(M_H, M_W, NAME) \
   { M_H, M_W, M_H == 1 ? 1 : M_H + 2, M_W + 2, NAME##_weights, NAME##_input, NAME##_output }
 
 const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {{
-    {ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)},
-    {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)},
-}};
+                                                             {ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)},
+                                                             {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)},
+                                                         },
+                                                         all_finite};
