@@ -356,9 +356,9 @@ FC_INLINE void put_pixels(float *y, int64_t col_stride, v8 v, int count, int fir
  * pixel by pixel at y + y_offset[r] (a tile crossing output rows, or a ragged one: dcgan.deconv's
  * phases write 16-column rows every other column, where reading the accumulators one float at a
  * time for each pixel and channel took 3% of the layer's time). */
-static void store_tile(const float *result, int64_t no, int64_t nq, float *y,
-                       int64_t channel_stride, int64_t col_stride, const int64_t *y_offset,
-                       int first, const float *bias) {
+FC_INLINE void store_tile(const float *result, int64_t no, int64_t nq, float *y,
+                          int64_t channel_stride, int64_t col_stride, const int64_t *y_offset,
+                          int first, const float *bias) {
   enum { LAST = TILE_MR % 8 ? TILE_MR % 8 : 8 };
   for (int64_t og = 0; og < no; og += 8) {
     const int64_t n = min64(8, no - og);
