@@ -350,11 +350,15 @@ FC_INLINE void put_pixels(float *y, int64_t col_stride, v8 v, int count, int fir
   if (count == 1) y[0] = first ? two[0] : y[0] + two[0];
 }
 
-/* A full tile of MR pixels that are evenly spaced in the output (col_stride apart):
- * result[MR][NR] transposed 8 x 8 in registers (bias added first, along the lanes), stored as
- * runs of pixels per channel. */
-static void store_tile(const float *result, int64_t no, float *y, int64_t channel_stride,
-                       int64_t col_stride, int first, const float *bias) {
+/* The first nq pixels of a tile, result[MR][NR], for output channels [0, no): transposed 8 x 8 in
+ * registers (bias added first, along the lanes), stored as runs of pixels per channel when the
+ * pixels are a whole tile evenly spaced in the output (y_offset NULL: col_stride apart), else
+ * pixel by pixel at y + y_offset[r] (a tile crossing output rows, or a ragged one: dcgan.deconv's
+ * phases write 16-column rows every other column, where reading the accumulators one float at a
+ * time for each pixel and channel took 3% of the layer's time). */
+FC_INLINE void store_tile(const float *result, int64_t no, int64_t nq, float *y,
+                          int64_t channel_stride, int64_t col_stride, const int64_t *y_offset,
+                          int first, const float *bias) {
   enum { LAST = TILE_MR % 8 ? TILE_MR % 8 : 8 };
   for (int64_t og = 0; og < no; og += 8) {
     const int64_t n = min64(8, no - og);
@@ -367,11 +371,16 @@ static void store_tile(const float *result, int64_t no, float *y, int64_t channe
                                  : (v8){0};
       transpose8(in, out);
       for (int64_t j = 0; j < n; j++) {
-        float *d = y + (og + j) * channel_stride + pg * col_stride;
-        if (pg + 8 <= TILE_MR)
-          put_pixels(d, col_stride, out[j], 8, first);
+        float *d = y + (og + j) * channel_stride;
+        if (y_offset) {
+          for (int r = 0; r < 8 && pg + r < nq; r++) {
+            float *o = d + y_offset[pg + r];
+            *o = first ? out[j][r] : *o + out[j][r];
+          }
+        } else if (pg + 8 <= TILE_MR)
+          put_pixels(d + pg * col_stride, col_stride, out[j], 8, first);
         else
-          put_pixels(d, col_stride, out[j], LAST, first);
+          put_pixels(d + pg * col_stride, col_stride, out[j], LAST, first);
       }
     }
   }
@@ -407,28 +416,19 @@ static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t in
   int even = nq == TILE_MR;
   for (int64_t r = 1; r < TILE_MR && even; r++)
     even = y_offset[r] - y_offset[0] == r * it->out_col_stride;
-  if (even) {
-    store_tile(acc, no, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, first,
-               bias);
-    /* the next tile's last output of each channel, fetched for writing, so that its stores do not
-     * fill the store queue waiting on the cache (resnet50.conv1, 3.2 MB of output per call: one
-     * thread, 1.17-1.19 -> 1.08-1.09 times ORT's time) */
-    for (int64_t j = 0; j < no; j++)
-      __builtin_prefetch(y_block + y_offset[0] + j * it->out_channel_stride +
-                             (2 * TILE_MR - 1) * it->out_col_stride,
-                         1);
+  if (!even) {
+    store_tile(acc, no, nq, y_block, it->out_channel_stride, 0, y_offset, first, bias);
     return;
   }
-  /* [pixel][channel] into the channels-first output, pixel by pixel */
-  float *y = y_block;
-  for (int64_t j = 0; j < no; j++, y += it->out_channel_stride) {
-    if (first) {
-      const float b = bias ? bias[j] : 0.0f;
-      for (int64_t r = 0; r < nq; r++) y[y_offset[r]] = acc[r * TILE_NR + j] + b;
-    } else {
-      for (int64_t r = 0; r < nq; r++) y[y_offset[r]] += acc[r * TILE_NR + j];
-    }
-  }
+  store_tile(acc, no, nq, y_block + y_offset[0], it->out_channel_stride, it->out_col_stride, NULL,
+             first, bias);
+  /* the next tile's last output of each channel, fetched for writing, so that its stores do not
+   * fill the store queue waiting on the cache (resnet50.conv1, 3.2 MB of output per call: one
+   * thread, 1.17-1.19 -> 1.08-1.09 times ORT's time) */
+  for (int64_t j = 0; j < no; j++)
+    __builtin_prefetch(
+        y_block + y_offset[0] + j * it->out_channel_stride + (2 * TILE_MR - 1) * it->out_col_stride,
+        1);
 }
 
 /* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
