@@ -120,9 +120,20 @@ fc_status fc_forward_planes(const fc_engine_call *call, const fc_simd_kernels *k
   int64_t ch =
       ((FC_PLANE_BAND_FLOATS / (icg * row_floats) - span) / sh + 1) / shared_rows * shared_rows;
   ch = fc_min(out_h, fc_max(ch, shared_rows));
+  const int64_t chunks = fc_div_ceil(out_w, cw), planes = p->batch * p->groups;
+  /* Bands of equal height, as many as divide among the threads when there are few items: the
+   * static split of resnet50.conv1's 4 bands of 33, 33, 33 and 13 rows gave one thread 66 rows
+   * and the other 46 (two threads 1.6x one; 4 of 28 rows even it out). */
+  int64_t bands = fc_div_ceil(out_h, ch);
+  const int threads = call->num_threads;
+  while (threads > 1 && planes * chunks * bands % threads &&
+         planes * chunks * bands < threads * FC_ITEMS_PER_THREAD &&
+         (bands + 1) * shared_rows <= out_h)
+    bands++;
+  ch = fc_div_ceil(fc_div_ceil(out_h, bands), shared_rows) * shared_rows;
+  bands = fc_div_ceil(out_h, ch);
   const int64_t band_floats = ((ch - 1) * sh + span) * row_floats;
-  const int64_t bands = fc_div_ceil(out_h, ch), chunks = fc_div_ceil(out_w, cw);
-  const int64_t planes = p->batch * p->groups, items = planes * bands * chunks;
+  const int64_t items = planes * bands * chunks;
   /* several output channels per group: their weights interleaved per block */
   float *packed = ocg > 1 ? scratch_floats(p->out_channels * k) : NULL;
   if (ocg > 1 && !packed) return FC_STATUS_OUT_OF_MEMORY;
