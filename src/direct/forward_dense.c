@@ -64,7 +64,9 @@ static int64_t band_rows(const fc_problem *p, int64_t rows) {
   return (rows - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
 }
 
-static dense_blocking dense_blocks(const fc_problem *p) {
+/* threads: the band count along the rows grows (bands still of min_pixels) until the items divide
+ * among them, so that no output-channel split is needed to even them out. */
+static dense_blocking dense_blocks(const fc_problem *p, int threads) {
   dense_blocking b;
   b.slices = (p->kernel[0] - 1) * p->dilation[0] + 1;
   const int64_t phases = p->stride[1] * p->stride[2];
@@ -88,7 +90,14 @@ static dense_blocking dense_blocks(const fc_problem *p) {
   }
   b.channel_block = icb;
   /* balanced bands: 56 rows that fit 11 per band are 6 bands of 10 or fewer, not 5 of 11 and 1 */
-  b.rows = fc_div_ceil(p->out[1], fc_div_ceil(p->out[1], b.rows));
+  int64_t row_bands = fc_div_ceil(p->out[1], b.rows);
+  const int64_t others = p->batch * p->groups * p->out[0] * fc_div_ceil(p->out[2], b.cols);
+  for (int64_t more = row_bands; threads > 1 && more <= 2 * row_bands && more <= p->out[1]; more++)
+    if (others * more % threads == 0 && fc_div_ceil(p->out[1], more) * b.cols >= min_pixels) {
+      row_bands = more;
+      break;
+    }
+  b.rows = fc_div_ceil(p->out[1], row_bands);
   b.cols = fc_div_ceil(p->out[2], fc_div_ceil(p->out[2], b.cols));
   b.band_rows = band_rows(p, b.rows);
   b.wq = band_wq(p, b.cols);
@@ -131,7 +140,7 @@ fc_status fc_forward_dense(const dense_operands *op, int64_t count, const fc_sim
   int64_t(*shift)[3] = malloc((size_t)count * sizeof *shift);
   if (!shift) return FC_STATUS_OUT_OF_MEMORY;
   const fc_problem band_problem = shared_band(op, count, shift), *p = &band_problem;
-  const dense_blocking b = dense_blocks(p);
+  const dense_blocking b = dense_blocks(p, threads);
   const int64_t row_bands = fc_div_ceil(p->out[1], b.rows),
                 col_bands = fc_div_ceil(p->out[2], b.cols);
   const int64_t spatial = p->out[0] * row_bands * col_bands;
@@ -141,7 +150,7 @@ fc_status fc_forward_dense(const dense_operands *op, int64_t count, const fc_sim
    * panels into 4 + 4 + 4 + 4, not 6 + 6 + 4, whose 6 items of unequal size left a thread idle */
   const int64_t want = threads > 1 ? (int64_t)threads * FC_ITEMS_PER_THREAD : 1;
   const int64_t panels = fc_div_ceil(p->out_per_group, ops->nr);
-  int64_t parts = fc_min(panels, fc_div_ceil(want, outer));
+  int64_t parts = outer % threads == 0 ? 1 : fc_min(panels, fc_div_ceil(want, outer));
   for (int64_t more = parts; more <= fc_min(panels, 2 * parts); more++)
     if (panels % more == 0) {
       parts = more;
