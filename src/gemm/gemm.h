@@ -31,6 +31,12 @@
 typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                    size_t m, size_t n, int accumulate, const float *bias);
 
+/* The same, A read unpacked (row i at raw + i * lda) and its panel written to a as it goes: all MR
+ * rows of the tile are C's (gemm_f32_ukernel.inc, UK_PACK). */
+typedef void (*fc_gemm_pack_ukernel_fn)(size_t kc, const float *raw, size_t lda, float *a,
+                                        const float *b, float *c, size_t ldc, size_t m, size_t n,
+                                        int accumulate, const float *bias);
+
 /* Columns below which the narrow kernel takes them (1 to 7 last columns, or a GEMM that narrow). */
 #define FC_GEMM_NARROW_NR 8
 
@@ -51,6 +57,7 @@ typedef struct fc_gemm_tile {
   /* tail_nr + 1 columns of a sliver nr wide: the tail tile and its next column at once; reads up
    * to a vector past the last panel (NULL for the wide tile) */
   fc_gemm_ukernel_fn tail_plus_one;
+  fc_gemm_pack_ukernel_fn main_pack; /* the main tile, packing an unpacked A */
 } fc_gemm_tile;
 
 /* Packs rows [pc, pc + kc) x columns [jr, jr + n) of the (virtual) B into dst[kc][nrp], with

@@ -178,10 +178,8 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
               float *ci = c + (ic + ir) * ldc + jc;
               const float *bi = bias ? bias + ic + ir : NULL;
               if (ir + mr <= mc)
-                (mr == TILE_MR ? FC_SYM(fc_gemm_f32_ukernel_main_pack)
-                               : FC_SYM(fc_gemm_f32_ukernel_wide_pack))(
-                    kc, a + (ic + ir) * lda + pc, lda, a_block + ir * kc, sliver, ci, ldc, mr, nr,
-                    accumulate, bi);
+                t->main_pack(kc, a + (ic + ir) * lda + pc, lda, a_block + ir * kc, sliver, ci, ldc,
+                             mr, nr, accumulate, bi);
               else
                 t->main(kc, a_block + ir * kc, sliver, ci, ldc, mc - ir, nr, accumulate, bi);
             }
@@ -208,10 +206,10 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
 const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
     .tile = {TILE_MR, TILE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_main),
              FC_SYM(fc_gemm_f32_ukernel_tail), NARROW_NR(TILE_MR), narrow_tile, TILE_NAME,
-             FC_SYM(fc_gemm_f32_ukernel_tail_plus_one)},
+             FC_SYM(fc_gemm_f32_ukernel_tail_plus_one), FC_SYM(fc_gemm_f32_ukernel_main_pack)},
     .wide_tile = {WIDE_MR, WIDE_NV *FC_L, FC_L, FC_SYM(fc_gemm_f32_ukernel_wide),
-                  FC_SYM(fc_gemm_f32_ukernel_wide_tail), NARROW_NR(WIDE_MR), narrow_wide,
-                  WIDE_NAME},
+                  FC_SYM(fc_gemm_f32_ukernel_wide_tail), NARROW_NR(WIDE_MR), narrow_wide, WIDE_NAME,
+                  NULL, FC_SYM(fc_gemm_f32_ukernel_wide_pack)},
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,
     .pack_b_matrix = pack_b_matrix,
