@@ -292,9 +292,10 @@ static fc_status execute(const fc_engine_call *call, int m) {
         transpose_block(call->input, p->in_channels, p->in_volume, i / (vb * cb),
                         i % cb * FC_TRANSPOSE_BLOCK, i / cb % vb * FC_TRANSPOSE_BLOCK, transposed);
     }
+    if (!staged) /* the same for every thread, as a worksharing loop needs */
 #pragma omp for schedule(static) nowait
-    for (int64_t c = 0; c < (staged ? 0 : channels); c++)
-      fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * plane);
+      for (int64_t c = 0; c < channels; c++)
+        fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * plane);
     if (all_u) {
       const int64_t panels = fc_div_ceil(ocg, mr);
 #pragma omp for schedule(static) nowait

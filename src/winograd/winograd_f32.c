@@ -401,8 +401,7 @@ static int all_finite(const float *x, int64_t count) {
 #define ENTRY(M_H, M_W, NAME) \
   { M_H, M_W, M_H == 1 ? 1 : M_H + 2, M_W + 2, NAME##_weights, NAME##_input, NAME##_output }
 
-const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {{
-                                                             {ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)},
-                                                             {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)},
-                                                         },
-                                                         all_finite};
+const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {
+    .tiles = {{ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)}, {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)}},
+    .all_finite_f32 = all_finite,
+};
