@@ -8,17 +8,19 @@
 /* Blocks share input rows between up to this many output rows. */
 #define FC_PLANE_MAX_ROWS 4
 /* Output channels one call computes at most. */
-#define FC_PLANE_MAX_OUT 3
-/* Per ISA: the output vectors of one row a block of several output channels computes (at most 7),
- * and the lanes of the vectors of rows worth computing so (0: never; fc_simd_kernels'
- * plane_outputs_lanes, forward_planes.c). On AVX2, 16 registers hold 3 x 3 accumulators, and
- * resnet50.conv1 ran 3% slower than on the dense kernel (4 vectors spilled: 1.7x slower). */
+#define FC_PLANE_MAX_OUT 4
+/* Output vectors a block of several output channels computes at most. */
+#define FC_PLANE_LIST 10
+/* Per ISA: the vector registers, and the lanes of the vectors of rows worth computing several
+ * output channels at a time (0: never; fc_simd_kernels' plane_outputs_lanes, forward_planes.c). On
+ * AVX2, 16 registers hold 3 x 3 accumulators, and resnet50.conv1 ran 3% slower than on the dense
+ * kernel (4 vectors spilled: 1.7x slower). */
 #ifdef FC_VEC_BYTES
 #if FC_VEC_BYTES == 64
-#define FC_PLANE_OUT_VECTORS 7
+#define FC_PLANE_REGISTERS 32
 #define FC_PLANE_OUTPUTS_LANES (FC_VEC_BYTES / 4)
 #else
-#define FC_PLANE_OUT_VECTORS 3
+#define FC_PLANE_REGISTERS 16
 #define FC_PLANE_OUTPUTS_LANES 0
 #endif
 #endif

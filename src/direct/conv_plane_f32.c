@@ -22,9 +22,10 @@
 
 /* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi of O output channels,
  * with the weights of kernel row i - r at w_i - r * kw_count taps. K > 0: a K x K kernel of unit
- * width dilation, known at compile time (TAP_OFFSET). */
+ * width dilation, known at compile time (TAP_OFFSET). AT(v): where vector v reads, in floats past
+ * the row (PLANE_BLOCK). */
 #define TAP_OFFSET(K, kw) ((K) ? (kw) : p->col_offset[kw])
-#define PLANE_INPUT_ROW(K, O, R, V, row, w_i, r_lo, r_hi, k0, k1)                       \
+#define PLANE_INPUT_ROW(K, O, R, V, AT, row, w_i, r_lo, r_hi, k0, k1)                   \
   {                                                                                     \
     const float *x_row = (row), *w_row = (w_i);                                         \
     /* opaque to the optimizer, which would otherwise keep a fixed-size kernel's weight \
@@ -34,7 +35,7 @@
     _Pragma("GCC unroll 8") for (int64_t kw = (k0); kw < (k1); kw++) {                  \
       fc_vf x[V];                                                                       \
       _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                       \
-          fc_load(x_row + TAP_OFFSET(K, kw) + v * FC_L);                                \
+          fc_load(x_row + TAP_OFFSET(K, kw) + AT(v));                                   \
       _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++)                   \
           _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                         \
         const fc_vf wv = fc_set1(w_row[(kw - r * kw_count) * (O) + o]);                 \
@@ -43,54 +44,70 @@
     }                                                                                   \
   }
 
-#define PLANE_BLOCK(NAME, K, O, R, V)                                                             \
-  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {         \
-    fc_vf acc[O][R][V];                                                                           \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                                         \
-      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                       \
-      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                        \
-          _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] = b;                  \
-    }                                                                                             \
-    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;         \
-    const int64_t kw_last = (K) ? (K) : p->kw_last;                                               \
-    const int64_t step = p->kh_step;                                                              \
-    for (int64_t ic = 0; ic < p->channels; ic++) {                                                \
-      const float *s = src + ic * p->channel_stride;                                              \
-      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last) * (O);              \
-      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */         \
-      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                    \
-          PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, i, 0, kw_count);   \
-      for (int64_t i = R - 1; i < kh_count - 1; i++)                                              \
-        PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, R - 1, 0, kw_count); \
-      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row  \
-       */                                                                                         \
-      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                      \
-        const float *row = s + (kh_count - 1 + j) * step,                                         \
-                    *w_i = w + (kh_count - 1 + j) * kw_count * (O);                               \
-        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j, R - 1, 0, kw_last);                              \
-        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                   \
-      }                                                                                           \
-    }                                                                                             \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++)                                           \
-        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                      \
-            _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                \
-      float *out = y + o * p->y_channel_stride + r * p->y_row_stride + v * FC_L;                  \
-      if (left >= (v + 1) * FC_L)                                                                 \
-        fc_store(out, acc[o][r][v]);                                                              \
-      else                                                                                        \
-        fc_store_partial(out, acc[o][r][v], (int)(left - v * FC_L));                              \
-    }                                                                                             \
+/* Where a block's vector v reads and writes (floats past src and y) and how many of its lanes it
+ * writes: ROW, V consecutive vectors of R rows, the last `left` outputs wide; LIST, the vectors of
+ * a list (R = 1). */
+#define ROW_SRC(v) ((v)*FC_L)
+#define ROW_Y(v) ((v)*FC_L)
+#define ROW_LANES(v) (left - (v)*FC_L)
+#define LIST_SRC(v) (list->src[v])
+#define LIST_Y(v) (list->y[v])
+#define LIST_LANES(v) (list->lanes[v])
+typedef struct plane_list {
+  int64_t src[FC_PLANE_LIST], y[FC_PLANE_LIST];
+  int lanes[FC_PLANE_LIST];
+} plane_list;
+
+#define PLANE_BLOCK(NAME, K, O, R, V, PLACE)                                                     \
+  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left,          \
+                      const plane_list *list) {                                                  \
+    fc_vf acc[O][R][V];                                                                          \
+    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                                        \
+      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                      \
+      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                       \
+          _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] = b;                 \
+    }                                                                                            \
+    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;        \
+    const int64_t kw_last = (K) ? (K) : p->kw_last;                                              \
+    const int64_t step = p->kh_step;                                                             \
+    for (int64_t ic = 0; ic < p->channels; ic++) {                                               \
+      const float *s = src + ic * p->channel_stride;                                             \
+      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last) * (O);             \
+      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */        \
+      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++) PLANE_INPUT_ROW(                  \
+          K, O, R, V, PLACE##_SRC, s + i * step, w + i * kw_count * (O), 0, i, 0, kw_count);     \
+      for (int64_t i = R - 1; i < kh_count - 1; i++)                                             \
+        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, s + i * step, w + i * kw_count * (O), 0, R - 1, \
+                        0, kw_count);                                                            \
+      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row \
+       */                                                                                        \
+      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                     \
+        const float *row = s + (kh_count - 1 + j) * step,                                        \
+                    *w_i = w + (kh_count - 1 + j) * kw_count * (O);                              \
+        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, row, w_i, j, R - 1, 0, kw_last);                \
+        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, row, w_i, j + 1, R - 1, kw_last, kw_count);     \
+      }                                                                                          \
+    }                                                                                            \
+    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++)                                          \
+        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                     \
+            _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                               \
+      float *out = y + o * p->y_channel_stride + r * p->y_row_stride + PLACE##_Y(v);             \
+      if (PLACE##_LANES(v) >= FC_L)                                                              \
+        fc_store(out, acc[o][r][v]);                                                             \
+      else                                                                                       \
+        fc_store_partial(out, acc[o][r][v], (int)PLACE##_LANES(v));                              \
+    }                                                                                            \
   }
 
 /* R rows of the plane: blocks of V vectors, then the rest one vector at a time. noinline keeps
  * each variant's register allocation to itself. */
 #define PLANE_ROWS(NAME, K, O, R, V)                                                               \
-  PLANE_BLOCK(NAME##_wide, K, O, R, V)                                                             \
-  PLANE_BLOCK(NAME##_narrow, K, O, R, 1)                                                           \
+  PLANE_BLOCK(NAME##_wide, K, O, R, V, ROW)                                                        \
+  PLANE_BLOCK(NAME##_narrow, K, O, R, 1, ROW)                                                      \
   __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
     int64_t j = 0;                                                                                 \
-    for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L);       \
-    for (; j < p->cols; j += FC_L) NAME##_narrow(p, src + j, y + j, p->cols - j);                  \
+    for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L, NULL); \
+    for (; j < p->cols; j += FC_L) NAME##_narrow(p, src + j, y + j, p->cols - j, NULL);            \
   }
 
 /* Registers: R * V accumulators + V inputs + 1 broadcast weight, of 16 on AVX2; loads per FMA:
@@ -107,41 +124,52 @@ PLANE_FAMILY(rows3x3, 3)
 PLANE_FAMILY(rows5x5, 5)
 PLANE_ROWS(rows5x5_4, 5, 1, 4, 3)
 
-/* Several output channels (one row at a time: few input channels, many outputs per group): every
- * input vector feeds O * V accumulators, O * V + V + 1 registers. A row of n vectors runs as
- * ceil(n / FC_PLANE_OUT_VECTORS) blocks of as even a number of vectors as can be: blocks of few
- * vectors load a broadcast per FMA or two and leave the FMA latency bare (3 -> 64 channels at one
- * thread, time over ORT's: 7x7 stride 2 to 128 wide, 7 + 7 + 2 -> 6 + 5 + 5 vectors, 1.14 ->
- * 1.06; 9x9 to 128 wide, 7 + 1 -> 4 + 4, 1.09-1.10 -> 0.99). */
-#define OUTS_ROWS(NAME, O)                                                                         \
-  PLANE_BLOCK(NAME##_v1, 0, O, 1, 1)                                                               \
-  PLANE_BLOCK(NAME##_v2, 0, O, 1, 2)                                                               \
-  PLANE_BLOCK(NAME##_v3, 0, O, 1, 3)                                                               \
-  PLANE_BLOCK(NAME##_v4, 0, O, 1, 4)                                                               \
-  PLANE_BLOCK(NAME##_v5, 0, O, 1, 5)                                                               \
-  PLANE_BLOCK(NAME##_v6, 0, O, 1, 6)                                                               \
-  PLANE_BLOCK(NAME##_v7, 0, O, 1, 7)                                                               \
-  __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
-    const int64_t vectors = (p->cols + FC_L - 1) / FC_L;                                           \
-    const int64_t blocks = (vectors + FC_PLANE_OUT_VECTORS - 1) / FC_PLANE_OUT_VECTORS;            \
-    int64_t j = 0;                                                                                 \
-    for (int64_t b = 0; b < blocks; b++) {                                                         \
-      const int64_t count = vectors / blocks + (b < vectors % blocks);                             \
-      const int64_t left = p->cols - j < count * FC_L ? p->cols - j : count * FC_L;                \
-      switch (count) {                                                                             \
-        case 1: NAME##_v1(p, src + j, y + j, left); break;                                         \
-        case 2: NAME##_v2(p, src + j, y + j, left); break;                                         \
-        case 3: NAME##_v3(p, src + j, y + j, left); break;                                         \
-        case 4: NAME##_v4(p, src + j, y + j, left); break;                                         \
-        case 5: NAME##_v5(p, src + j, y + j, left); break;                                         \
-        case 6: NAME##_v6(p, src + j, y + j, left); break;                                         \
-        default: NAME##_v7(p, src + j, y + j, left); break;                                        \
-      }                                                                                            \
-      j += count * FC_L;                                                                           \
-    }                                                                                              \
+/* Several output channels (few input channels, many outputs per group: image stems): every input
+ * vector feeds O accumulators, O * V + V + 1 registers, (V + O) / (O * V) loads per FMA. A block's
+ * V vectors run along the band's rows, across their ends, so every block holds as many vectors as
+ * its registers allow (OUTS_VECTORS), whatever the width; the band's n vectors run as
+ * ceil(n / OUTS_VECTORS) blocks of as even a number of vectors as can be. resnet50.conv1 (64
+ * channels, rows of 7 vectors) at one thread, time over ORT's, same run: blocks of one row, 3
+ * channels x 7 vectors and 2 x 7 for the last 4 channels (0.48 and 0.64 loads per FMA, the 2 x 7
+ * blocks 1.3x slower per FMA), 1.03-1.04 -> 4 x 6 across rows (0.42) 0.96-0.97. */
+#define OUTS_VECTORS(O)                                                                        \
+  ((FC_PLANE_REGISTERS - 1) / ((O) + 1) < FC_PLANE_LIST ? (FC_PLANE_REGISTERS - 1) / ((O) + 1) \
+                                                        : FC_PLANE_LIST)
+#define OUTS_CASE(NAME, O, V)                                  \
+  case V:                                                      \
+    if (V <= OUTS_VECTORS(O)) NAME##_v##V(p, src, y, 0, list); \
+    break;
+#define OUTS_BLOCKS(NAME, O)                                                                 \
+  PLANE_BLOCK(NAME##_v1, 0, O, 1, 1, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v2, 0, O, 1, 2, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v3, 0, O, 1, 3, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v4, 0, O, 1, 4, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v5, 0, O, 1, 5, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v6, 0, O, 1, 6, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v7, 0, O, 1, 7, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v8, 0, O, 1, 8, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v9, 0, O, 1, 9, LIST)                                                   \
+  PLANE_BLOCK(NAME##_v10, 0, O, 1, 10, LIST)                                                 \
+  __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const plane_list *list, \
+                                             int64_t count) {                                \
+    const float *src = p->src;                                                               \
+    float *y = p->y;                                                                         \
+    switch (count) {                                                                         \
+      OUTS_CASE(NAME, O, 1)                                                                  \
+      OUTS_CASE(NAME, O, 2)                                                                  \
+      OUTS_CASE(NAME, O, 3)                                                                  \
+      OUTS_CASE(NAME, O, 4)                                                                  \
+      OUTS_CASE(NAME, O, 5)                                                                  \
+      OUTS_CASE(NAME, O, 6)                                                                  \
+      OUTS_CASE(NAME, O, 7)                                                                  \
+      OUTS_CASE(NAME, O, 8)                                                                  \
+      OUTS_CASE(NAME, O, 9)                                                                  \
+      OUTS_CASE(NAME, O, 10)                                                                 \
+    }                                                                                        \
   }
-OUTS_ROWS(outs_2, 2)
-OUTS_ROWS(outs_3, 3)
+OUTS_BLOCKS(outs_2, 2)
+OUTS_BLOCKS(outs_3, 3)
+OUTS_BLOCKS(outs_4, 4)
 
 /* Folding pays once the folded kernel has rows enough for the 3- and 4-row blocks of 3 vectors. */
 #define FOLD_WIDTH (3 * FC_L)
@@ -157,10 +185,26 @@ static int64_t fixed_size(const fc_conv_plane *p) {
 
 typedef void rows_fn(const fc_conv_plane *, const float *, float *);
 
-/* One row at a time through a block of several output channels. */
+/* The band's vectors, row after row, through blocks of several output channels. */
 static void plane_outs(const fc_conv_plane *p) {
-  rows_fn *const fn = p->outputs == 2 ? outs_2 : outs_3;
-  for (int64_t r = 0; r < p->rows; r++) fn(p, p->src + r * p->row_step, p->y + r * p->y_row_stride);
+  typedef void outs_fn(const fc_conv_plane *, const plane_list *, int64_t);
+  static outs_fn *const by_outputs[] = {outs_2, outs_3, outs_4};
+  static const int64_t most[] = {OUTS_VECTORS(2), OUTS_VECTORS(3), OUTS_VECTORS(4)};
+  const int64_t per_row = (p->cols + FC_L - 1) / FC_L, vectors = p->rows * per_row;
+  const int64_t blocks = (vectors + most[p->outputs - 2] - 1) / most[p->outputs - 2];
+  int64_t r = 0, c = 0; /* the next vector's row and first column */
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t count = vectors / blocks + (b < vectors % blocks);
+    plane_list list;
+    for (int64_t v = 0; v < count; v++) {
+      list.src[v] = r * p->row_step + c;
+      list.y[v] = r * p->y_row_stride + c;
+      list.lanes[v] = (int)(p->cols - c < FC_L ? p->cols - c : FC_L);
+      c += FC_L;
+      if (c >= p->cols) c = 0, r++;
+    }
+    by_outputs[p->outputs - 2](p, &list, count);
+  }
 }
 
 static void plane(const fc_conv_plane *p) {
