@@ -43,7 +43,10 @@ typedef struct fc_conv_plane {
   int64_t kh_count, kw_count, kw_last, kh_step, channels, channel_stride;
   const float *weight;
   int64_t rows, cols, row_step, shared_rows, contiguous_taps;
-  int64_t outputs;   /* 1 to FC_PLANE_MAX_OUT */
+  int64_t outputs; /* 1 to FC_PLANE_MAX_OUT */
+  /* outputs > 1: the offsets of the channels x kh_count x kw_count taps (kw_last == kw_count) in
+   * the weights' order, ic * channel_stride + kh * kh_step + col_offset[kw] */
+  const int64_t *tap_offset;
   const float *bias; /* NULL, or the first output channel's */
   float *y;
   int64_t y_row_stride, y_channel_stride;

@@ -22,25 +22,19 @@
 
 /* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi of O output channels,
  * with the weights of kernel row i - r at w_i - r * kw_count taps. K > 0: a K x K kernel of unit
- * width dilation, known at compile time (TAP_OFFSET). AT(v): where vector v reads, in floats past
- * the row (PLANE_BLOCK). */
+ * width dilation, known at compile time (TAP_OFFSET). */
 #define TAP_OFFSET(K, kw) ((K) ? (kw) : p->col_offset[kw])
-#define PLANE_INPUT_ROW(K, O, R, V, AT, row, w_i, r_lo, r_hi, k0, k1)                   \
+#define PLANE_INPUT_ROW(K, O, R, V, row, w_i, r_lo, r_hi, k0, k1)                       \
   {                                                                                     \
     const float *x_row = (row), *w_row = (w_i);                                         \
     /* opaque to the optimizer, which would otherwise keep a fixed-size kernel's weight \
      * broadcasts live from one input row to the next and an address per tap across the \
      * column loop (25 vectors and 100 pointers: spills) */                             \
     __asm__("" : "+r"(x_row), "+r"(w_row));                                             \
-    const float *x_at[V];                                                               \
-    _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                              \
-      x_at[v] = x_row + AT(v);                                                          \
-      if (AT##_PIN) __asm__("" : "+r"(x_at[v]));                                        \
-    }                                                                                   \
     _Pragma("GCC unroll 8") for (int64_t kw = (k0); kw < (k1); kw++) {                  \
       fc_vf x[V];                                                                       \
       _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                       \
-          fc_load(x_at[v] + TAP_OFFSET(K, kw));                                         \
+          fc_load(x_row + TAP_OFFSET(K, kw) + v * FC_L);                                \
       _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++)                   \
           _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                         \
         const fc_vf wv = fc_set1(w_row[(kw - r * kw_count) * (O) + o]);                 \
@@ -49,73 +43,54 @@
     }                                                                                   \
   }
 
-/* Where a block's vector v reads and writes (floats past src and y) and how many of its lanes it
- * writes: ROW, V consecutive vectors of R rows, the last `left` outputs wide; LIST, the vectors of
- * a list (R = 1). _PIN: each vector's address per input row in a register of its own, so a tap's
- * loads add only the tap offset (else a lea per vector and tap: resnet50.conv1 1% slower). */
-#define ROW_SRC(v) ((v)*FC_L)
-#define ROW_SRC_PIN 0
-#define ROW_Y(v) ((v)*FC_L)
-#define ROW_LANES(v) (left - (v)*FC_L)
-#define LIST_SRC(v) (list->src[v])
-#define LIST_SRC_PIN 1
-#define LIST_Y(v) (list->y[v])
-#define LIST_LANES(v) (list->lanes[v])
-typedef struct plane_list {
-  int64_t src[FC_PLANE_LIST], y[FC_PLANE_LIST];
-  int lanes[FC_PLANE_LIST];
-} plane_list;
-
-#define PLANE_BLOCK(NAME, K, O, R, V, PLACE)                                                     \
-  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left,          \
-                      const plane_list *list) {                                                  \
-    fc_vf acc[O][R][V];                                                                          \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                                        \
-      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                      \
-      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                       \
-          _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] = b;                 \
-    }                                                                                            \
-    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;        \
-    const int64_t kw_last = (K) ? (K) : p->kw_last;                                              \
-    const int64_t step = p->kh_step;                                                             \
-    for (int64_t ic = 0; ic < p->channels; ic++) {                                               \
-      const float *s = src + ic * p->channel_stride;                                             \
-      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last) * (O);             \
-      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */        \
-      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++) PLANE_INPUT_ROW(                  \
-          K, O, R, V, PLACE##_SRC, s + i * step, w + i * kw_count * (O), 0, i, 0, kw_count);     \
-      for (int64_t i = R - 1; i < kh_count - 1; i++)                                             \
-        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, s + i * step, w + i * kw_count * (O), 0, R - 1, \
-                        0, kw_count);                                                            \
-      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row \
-       */                                                                                        \
-      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                     \
-        const float *row = s + (kh_count - 1 + j) * step,                                        \
-                    *w_i = w + (kh_count - 1 + j) * kw_count * (O);                              \
-        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, row, w_i, j, R - 1, 0, kw_last);                \
-        PLANE_INPUT_ROW(K, O, R, V, PLACE##_SRC, row, w_i, j + 1, R - 1, kw_last, kw_count);     \
-      }                                                                                          \
-    }                                                                                            \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++)                                          \
-        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                     \
-            _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                               \
-      float *out = y + o * p->y_channel_stride + r * p->y_row_stride + PLACE##_Y(v);             \
-      if (PLACE##_LANES(v) >= FC_L)                                                              \
-        fc_store(out, acc[o][r][v]);                                                             \
-      else                                                                                       \
-        fc_store_partial(out, acc[o][r][v], (int)PLACE##_LANES(v));                              \
-    }                                                                                            \
+#define PLANE_BLOCK(NAME, K, O, R, V)                                                             \
+  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {         \
+    fc_vf acc[O][R][V];                                                                           \
+    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                                         \
+      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                       \
+      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                        \
+          _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] = b;                  \
+    }                                                                                             \
+    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;         \
+    const int64_t kw_last = (K) ? (K) : p->kw_last;                                               \
+    const int64_t step = p->kh_step;                                                              \
+    for (int64_t ic = 0; ic < p->channels; ic++) {                                                \
+      const float *s = src + ic * p->channel_stride;                                              \
+      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last) * (O);              \
+      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */         \
+      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                    \
+          PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, i, 0, kw_count);   \
+      for (int64_t i = R - 1; i < kh_count - 1; i++)                                              \
+        PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, R - 1, 0, kw_count); \
+      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row  \
+       */                                                                                         \
+      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                      \
+        const float *row = s + (kh_count - 1 + j) * step,                                         \
+                    *w_i = w + (kh_count - 1 + j) * kw_count * (O);                               \
+        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j, R - 1, 0, kw_last);                              \
+        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                   \
+      }                                                                                           \
+    }                                                                                             \
+    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++)                                           \
+        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                      \
+            _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                \
+      float *out = y + o * p->y_channel_stride + r * p->y_row_stride + v * FC_L;                  \
+      if (left >= (v + 1) * FC_L)                                                                 \
+        fc_store(out, acc[o][r][v]);                                                              \
+      else                                                                                        \
+        fc_store_partial(out, acc[o][r][v], (int)(left - v * FC_L));                              \
+    }                                                                                             \
   }
 
 /* R rows of the plane: blocks of V vectors, then the rest one vector at a time. noinline keeps
  * each variant's register allocation to itself. */
 #define PLANE_ROWS(NAME, K, O, R, V)                                                               \
-  PLANE_BLOCK(NAME##_wide, K, O, R, V, ROW)                                                        \
-  PLANE_BLOCK(NAME##_narrow, K, O, R, 1, ROW)                                                      \
+  PLANE_BLOCK(NAME##_wide, K, O, R, V)                                                             \
+  PLANE_BLOCK(NAME##_narrow, K, O, R, 1)                                                           \
   __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
     int64_t j = 0;                                                                                 \
-    for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L, NULL); \
-    for (; j < p->cols; j += FC_L) NAME##_narrow(p, src + j, y + j, p->cols - j, NULL);            \
+    for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L);       \
+    for (; j < p->cols; j += FC_L) NAME##_narrow(p, src + j, y + j, p->cols - j);                  \
   }
 
 /* Registers: R * V accumulators + V inputs + 1 broadcast weight, of 16 on AVX2; loads per FMA:
@@ -139,29 +114,68 @@ PLANE_ROWS(rows5x5_4, 5, 1, 4, 3)
  * ceil(n / OUTS_VECTORS) blocks of as even a number of vectors as can be. resnet50.conv1 (64
  * channels, rows of 7 vectors) at one thread, time over ORT's, same run: blocks of one row, 3
  * channels x 7 vectors and 2 x 7 for the last 4 channels (0.48 and 0.64 loads per FMA, the 2 x 7
- * blocks 1.3x slower per FMA), 1.03-1.04 -> 4 x 6 across rows (0.42) 0.96-0.97. */
+ * blocks 1.3x slower per FMA), 1.03-1.04 -> 4 x 6 across rows (0.42) 0.96-0.97.
+ * Each vector's address is in a register of its own, so a tap's loads add only the tap offset
+ * (else a lea per vector and tap: 1% slower), and the taps of all input channels and kernel rows
+ * run as one loop through the driver's table of their offsets (tap_offset), with no loop setup
+ * per kernel row. */
+typedef struct plane_list {
+  int64_t src[FC_PLANE_LIST], y[FC_PLANE_LIST]; /* floats past p->src and p->y */
+  int lanes[FC_PLANE_LIST];                     /* lanes to write */
+} plane_list;
+
+#define OUTS_BLOCK(NAME, O, V)                                                                  \
+  FC_INLINE void NAME(const fc_conv_plane *p, const plane_list *list) {                         \
+    fc_vf acc[O][V];                                                                            \
+    _Pragma("GCC unroll 8") for (int o = 0; o < O; o++) {                                       \
+      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                     \
+      _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][v] = b;                       \
+    }                                                                                           \
+    const float *x_at[V];                                                                       \
+    _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                      \
+      x_at[v] = p->src + list->src[v];                                                          \
+      __asm__("" : "+r"(x_at[v]));                                                              \
+    }                                                                                           \
+    const int64_t *offset = p->tap_offset, taps = p->channels * p->kh_count * p->kw_count;      \
+    const float *w = p->weight;                                                                 \
+    _Pragma("GCC unroll 8") for (int64_t t = 0; t < taps; t++) {                                \
+      fc_vf x[V];                                                                               \
+      _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] = fc_load(x_at[v] + offset[t]); \
+      _Pragma("GCC unroll 8") for (int o = 0; o < O; o++) {                                     \
+        const fc_vf wv = fc_set1(w[t * (O) + o]);                                               \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][v] += wv * x[v];            \
+      }                                                                                         \
+    }                                                                                           \
+    _Pragma("GCC unroll 8") for (int o = 0; o < O; o++)                                         \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                  \
+      float *out = p->y + o * p->y_channel_stride + list->y[v];                                 \
+      if (list->lanes[v] >= FC_L)                                                               \
+        fc_store(out, acc[o][v]);                                                               \
+      else                                                                                      \
+        fc_store_partial(out, acc[o][v], list->lanes[v]);                                       \
+    }                                                                                           \
+  }
+
 #define OUTS_VECTORS(O)                                                                        \
   ((FC_PLANE_REGISTERS - 1) / ((O) + 1) < FC_PLANE_LIST ? (FC_PLANE_REGISTERS - 1) / ((O) + 1) \
                                                         : FC_PLANE_LIST)
-#define OUTS_CASE(NAME, O, V)                                  \
-  case V:                                                      \
-    if (V <= OUTS_VECTORS(O)) NAME##_v##V(p, src, y, 0, list); \
+#define OUTS_CASE(NAME, O, V)                       \
+  case V:                                           \
+    if (V <= OUTS_VECTORS(O)) NAME##_v##V(p, list); \
     break;
 #define OUTS_BLOCKS(NAME, O)                                                                 \
-  PLANE_BLOCK(NAME##_v1, 0, O, 1, 1, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v2, 0, O, 1, 2, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v3, 0, O, 1, 3, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v4, 0, O, 1, 4, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v5, 0, O, 1, 5, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v6, 0, O, 1, 6, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v7, 0, O, 1, 7, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v8, 0, O, 1, 8, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v9, 0, O, 1, 9, LIST)                                                   \
-  PLANE_BLOCK(NAME##_v10, 0, O, 1, 10, LIST)                                                 \
+  OUTS_BLOCK(NAME##_v1, O, 1)                                                                \
+  OUTS_BLOCK(NAME##_v2, O, 2)                                                                \
+  OUTS_BLOCK(NAME##_v3, O, 3)                                                                \
+  OUTS_BLOCK(NAME##_v4, O, 4)                                                                \
+  OUTS_BLOCK(NAME##_v5, O, 5)                                                                \
+  OUTS_BLOCK(NAME##_v6, O, 6)                                                                \
+  OUTS_BLOCK(NAME##_v7, O, 7)                                                                \
+  OUTS_BLOCK(NAME##_v8, O, 8)                                                                \
+  OUTS_BLOCK(NAME##_v9, O, 9)                                                                \
+  OUTS_BLOCK(NAME##_v10, O, 10)                                                              \
   __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const plane_list *list, \
                                              int64_t count) {                                \
-    const float *src = p->src;                                                               \
-    float *y = p->y;                                                                         \
     switch (count) {                                                                         \
       OUTS_CASE(NAME, O, 1)                                                                  \
       OUTS_CASE(NAME, O, 2)                                                                  \

@@ -144,7 +144,9 @@ fc_status fc_forward_planes(const fc_engine_call *call, const fc_simd_kernels *k
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1 && items > 1)
   {
     float *band = scratch_floats(icg * band_floats + FC_PATCHES_SLACK);
-    int64_t *col_offset = malloc((size_t)kw * sizeof *col_offset);
+    /* kw column offsets, then with several outputs the k taps' offsets (tap_offset) */
+    int64_t *col_offset = malloc((size_t)(kw + (ocg > 1 ? k : 0)) * sizeof *col_offset);
+    int64_t *tap_offset = col_offset ? col_offset + kw : NULL;
     if (!band || !col_offset) {
 #pragma omp atomic write
       failed = 1;
@@ -208,6 +210,11 @@ fc_status fc_forward_planes(const fc_engine_call *call, const fc_simd_kernels *k
           q.channel_stride = band_floats;
         }
         q.cols = c1 - c0;
+        q.tap_offset = tap_offset;
+        if (ocg > 1)
+          for (int64_t t = 0; t < k; t++)
+            tap_offset[t] =
+                t / (kh * kw) * q.channel_stride + t / kw % kh * q.kh_step + col_offset[t % kw];
         for (int64_t o0 = 0; o0 < ocg; o0 += block_outputs(ocg, o0)) {
           const int64_t oc = gi * ocg + o0;
           q.outputs = block_outputs(ocg, o0);
