@@ -377,8 +377,8 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
     if (!padded) { /* pointwise: B is the input itself */
       const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
-      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, ops->pack_b_matrix, &ctx,
-                  c, (size_t)p->out_volume, bias, work);
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, NULL, &ctx, c,
+                  (size_t)p->out_volume, bias, work);
     } else {
       const fc_conv_patches ctx = {padded + first_channel * g->plane,
                                    row_offset,
@@ -625,8 +625,8 @@ static fc_status transposed_cf(const fc_engine_call *call, const fc_simd_kernels
       for (int64_t p0 = 0; p0 < p->in_volume; p0 += chunk) {
         const int64_t count = fc_min(chunk, p->in_volume - p0);
         const fc_matrix_ctx ctx = {x_g + p0, (size_t)p->in_volume};
-        ops->driver(tile, (size_t)(ob * kvol), (size_t)count, (size_t)icg, a, 0, ops->pack_b_matrix,
-                    &ctx, col, (size_t)count, NULL, work);
+        ops->driver(tile, (size_t)(ob * kvol), (size_t)count, (size_t)icg, a, 0, NULL, &ctx, col,
+                    (size_t)count, NULL, work);
         fc_scatter_columns_f32(p, y, &ys, n, gi, o0, ob, p0, count, col, count, 1);
       }
     }

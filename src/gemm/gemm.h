@@ -31,11 +31,14 @@
 typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                    size_t m, size_t n, int accumulate, const float *bias);
 
-/* The same, A read unpacked (row i at raw + i * lda) and its panel written to a as it goes: all MR
- * rows of the tile are C's (gemm_f32_ukernel.inc, UK_PACK). */
-typedef void (*fc_gemm_pack_ukernel_fn)(size_t kc, const float *raw, size_t lda, float *a,
-                                        const float *b, float *c, size_t ldc, size_t m, size_t n,
-                                        int accumulate, const float *bias);
+/* The same, the first micro-kernels over a block packing as they read: A unpacked when lda != 0
+ * (row i at raw_a + i * lda, all MR rows C's; its panel written to a), B a plain matrix when
+ * ldb != 0 (its sliver's rows at raw_b, ldb apart, a full NR wide; written to b); one at least
+ * (gemm_f32_ukernel.inc, UK_PACK). */
+typedef void (*fc_gemm_pack_ukernel_fn)(size_t kc, const float *raw_a, size_t lda, float *a,
+                                        const float *raw_b, size_t ldb, float *b, float *c,
+                                        size_t ldc, size_t m, size_t n, int accumulate,
+                                        const float *bias);
 
 /* Columns below which the narrow kernel takes them (1 to 7 last columns, or a GEMM that narrow). */
 #define FC_GEMM_NARROW_NR 8
@@ -57,7 +60,7 @@ typedef struct fc_gemm_tile {
   /* tail_nr + 1 columns of a sliver nr wide: the tail tile and its next column at once; reads up
    * to a vector past the last panel (NULL for the wide tile) */
   fc_gemm_ukernel_fn tail_plus_one;
-  fc_gemm_pack_ukernel_fn main_pack; /* the main tile, packing an unpacked A */
+  fc_gemm_pack_ukernel_fn main_pack; /* the main tile, packing A or B as it reads them */
 } fc_gemm_tile;
 
 /* Packs rows [pc, pc + kc) x columns [jr, jr + n) of the (virtual) B into dst[kc][nrp], with
@@ -65,7 +68,7 @@ typedef struct fc_gemm_tile {
 typedef void (*fc_pack_b_fn)(const void *ctx, size_t pc, size_t kc, size_t jr, size_t n, size_t nrp,
                              float *dst);
 
-/* A plain row-major B for the pack_b_matrix packer. */
+/* A plain row-major B, which the driver packs itself (pack_b NULL). */
 typedef struct fc_matrix_ctx {
   const float *b;
   size_t ldb;
@@ -83,11 +86,12 @@ typedef struct fc_gemm_ops {
    * and their transpose pack alike. */
   void (*pack_a)(const fc_gemm_tile *t, size_t m, size_t k, const float *a, size_t rs, size_t cs,
                  float *dst);
-  fc_pack_b_fn pack_b_matrix; /* ctx: fc_matrix_ctx */
   /* C[0:m][0:n] = bias + A[0:m][0:k] B[0:k][0:n] (bias may be NULL); A packed by pack_a (rows
    * from a panel boundary on) when lda is 0, else unpacked, A(i, k) = a[i * lda + k], and packed
    * here a block at a time, right before its use (a one-shot call: no pass over all of A first);
-   * work: FC_GEMM_WORK_FLOATS floats, 64-byte aligned. */
+   * B packed by pack_b from pack_ctx, or when pack_b is NULL a plain matrix (pack_ctx an
+   * fc_matrix_ctx) that the micro-kernels pack as they first read it; work: FC_GEMM_WORK_FLOATS
+   * floats, 64-byte aligned. */
   void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc, const float *bias,
                  float *work);

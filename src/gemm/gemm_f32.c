@@ -12,7 +12,8 @@
  *
  * Loop nest (BLIS order, gemm.h), A packed ahead:
  *   for jc in N step NC: for pc in K step KC: for ic in M step MC:
- *     for jr in NC step NR: pack the B sliver (into L1); for ir in MC step MR: micro-kernel */
+ *     for jr in NC step NR: pack the B sliver (into L1); for ir in MC step MR: micro-kernel
+ * A one-shot call's A and a plain matrix B are packed by the first micro-kernels that read them. */
 #include "gemm/gemm.h"
 #include "simd/simd.h"
 
@@ -148,6 +149,9 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
   const size_t mc_max = fc_round_up((m + mblocks - 1) / mblocks, mr);
   size_t nc_max = lda ? n : FC_GEMM_C_BLOCK_FLOATS / m / nr * nr;
   if (nc_max < nr) nc_max = nr;
+  /* a plain B: its full slivers packed by their first micro-kernel, the rest here */
+  const fc_matrix_ctx *plain = pack_b ? NULL : pack_ctx;
+  if (!pack_b) pack_b = pack_b_matrix;
   float *sliver = work, *a_block = work + FC_GEMM_KC * FC_GEMM_NR_MAX;
   for (size_t jc = 0; jc < n; jc += nc_max) {
     const size_t nc = fc_min_size(nc_max, n - jc);
@@ -172,16 +176,21 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
         }
         for (size_t jr = 0; jr < nc; jr += nr) {
           const size_t nn = fc_min_size(nr, nc - jr);
-          if (jr == 0 && pack_first) {
-            pack_b(pack_ctx, pc, kc, jc, nr, nr, sliver);
+          const int packs_a = jr == 0 && pack_first, packs_b = plain && nn == nr;
+          if (packs_a || packs_b) {
+            if (!packs_b) pack_b(pack_ctx, pc, kc, jc, nr, nr, sliver);
+            const float *raw_b = packs_b ? plain->b + pc * plain->ldb + jc + jr : NULL;
             for (size_t ir = 0; ir < mc; ir += mr) {
-              float *ci = c + (ic + ir) * ldc + jc;
+              float *ci = c + (ic + ir) * ldc + jc + jr;
               const float *bi = bias ? bias + ic + ir : NULL;
-              if (ir + mr <= mc)
-                t->main_pack(kc, a + (ic + ir) * lda + pc, lda, a_block + ir * kc, sliver, ci, ldc,
-                             mr, nr, accumulate, bi);
+              float *panel = (float *)panels + ir / mr * panel_floats;
+              const int pa = packs_a && ir + mr <= mc, pb = packs_b && ir == 0;
+              if (pa || pb)
+                t->main_pack(kc, pa ? a + (ic + ir) * lda + pc : NULL, pa ? lda : 0, panel, raw_b,
+                             pb ? plain->ldb : 0, sliver, ci, ldc, fc_min_size(mr, mc - ir), nr,
+                             accumulate, bi);
               else
-                t->main(kc, a_block + ir * kc, sliver, ci, ldc, mc - ir, nr, accumulate, bi);
+                t->main(kc, panel, sliver, ci, ldc, fc_min_size(mr, mc - ir), nr, accumulate, bi);
             }
             continue;
           }
@@ -212,6 +221,5 @@ const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
                   NULL, FC_SYM(fc_gemm_f32_ukernel_wide_pack)},
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,
-    .pack_b_matrix = pack_b_matrix,
     .driver = driver,
 };
