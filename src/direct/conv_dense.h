@@ -22,8 +22,8 @@
  *
  * Loop order (the one MLAS's NCHWc convolution uses): per sweep of a few panels of NR output
  * channels, per pass of a few input channels (the sweep's weights for them, at most
- * FC_DENSE_L1_WEIGHT_BYTES, stay in L1), every tile of the band, for each panel in turn; the
- * accumulators are kept between passes in a buffer of the band's pixels x NR floats per panel
+ * L1_WEIGHT_BYTES of conv_dense_f32.c, stay in L1), every tile of the band, for each panel in turn;
+ * the accumulators are kept between passes in a buffer of the band's pixels x NR floats per panel
  * (L2), and written to the output once per channel block. So the weights cross L2 -> L1 once per
  * band, not once per tile, a tile's loads are L1 hits but its first touch of a band line, and the
  * band is streamed once per sweep (the caller sizes the sweeps: conv_direct_simd.c). The previous
@@ -36,11 +36,6 @@
 
 /* Channels interleaved per band pixel. */
 #define FC_DENSE_CB 8
-
-/* Panel weights per pass over the band: half of a 48 KiB L1 (Zen 5), the band lines and
- * accumulators of the tile in flight taking the rest (24 KiB against 16 KiB: deeplab.dil2 and
- * resnet50.l2.3x3s2 2-10% faster on AVX-512). */
-#define FC_DENSE_L1_WEIGHT_BYTES (24 * 1024)
 
 /* One work item: output channels [oc0, oc1) of one group, output rows [row0, row1) x columns
  * [col0, col1) of output depth plane od, over the band of a block of input channels. The band
