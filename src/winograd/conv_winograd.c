@@ -167,6 +167,48 @@ static fc_winograd_slivers sliver_layout(const fc_gemm_tile *gemm, int64_t tiles
   return (fc_winograd_slivers){nr, tail_nr, tail ? tiles - rest : tiles, tiles, rows};
 }
 
+/* Where a call's tile blocks read their input: the channels-first images, whose rows an
+ * undilated layer pads band by band into a staging buffer right before their transform, or the
+ * whole padded copy (padded not NULL) of a dilated layer. */
+typedef struct block_source {
+  const fc_problem *p;
+  const fc_winograd_tile *tile;
+  const padded_input *g;
+  const fc_winograd_grid *grid;
+  const float *x, *padded;
+} block_source;
+
+/* Input channels [ic0, ic1) of group grp of image n, at tiles [t0, t0 + slivers->tiles), into
+ * their rows of the block's slivers V. */
+static void transform_input(const block_source *s, int64_t n, int64_t grp, int64_t t0,
+                            const fc_winograd_slivers *slivers, int64_t ic0, int64_t ic1,
+                            float *staging, float *v, int64_t v_stride) {
+  const fc_problem *p = s->p;
+  const fc_winograd_tile *tile = s->tile;
+  const int64_t first = n * p->in_channels + grp * p->in_per_group;
+  if (s->padded) {
+    for (int64_t ic = ic0; ic < ic1; ic++)
+      tile->input_f32(s->padded + (first + ic) * s->g->plane, s->grid, t0, v, v_stride, slivers,
+                      ic);
+    return;
+  }
+  /* The block's tile rows from 0, read from their padded rows h0 on. */
+  const int64_t tiles_w = s->grid->tiles_w, tr0 = t0 / tiles_w,
+                tr1 = (t0 + slivers->tiles - 1) / tiles_w;
+  const int64_t h0 = tr0 * tile->m_h, h1 = tr1 * tile->m_h + tile->t_h;
+  const float *in = s->x + first * p->in_volume;
+  /* The input rows behind them, prefetched two channels ahead: short runs a plane apart, which
+   * the hardware prefetcher does not follow (vgg16.conv1_2 14.2 -> 13.8 ms). */
+  const int64_t r0 = fc_max(0, h0 - p->pad[1]), r1 = fc_min(p->in[1], h1 - p->pad[1]);
+  for (int64_t ic = ic0; ic < ic1; ic++) {
+    if (ic + 2 < ic1)
+      for (int64_t o = r0 * p->in[2]; o < r1 * p->in[2]; o += 16)
+        __builtin_prefetch(in + (ic + 2) * p->in_volume + o, 0, 3);
+    fc_pad_rows(p, s->g, in + ic * p->in_volume, 0, h0, h1, staging);
+    tile->input_f32(staging, s->grid, t0 - tr0 * tiles_w, v, v_stride, slivers, ic);
+  }
+}
+
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
@@ -237,6 +279,10 @@ static fc_status execute(const fc_engine_call *call, int m) {
     oc_blocks = fc_min(panels, fc_div_ceil(oc_blocks, parts) * parts);
   }
   const int64_t per_part = fc_div_ceil(oc_blocks, parts), items = outer * parts;
+  /* One streamed image of one group split into parts: the threads transform its input channels
+   * into one V together, rather than each part transforming all of them again (at two threads,
+   * resnet50.l2.3x3's two parts each spent a tenth of one thread's time on the whole input). */
+  const int shared_v = streamed && outer == 1 && parts > 1;
   const int64_t ocb = fc_div_ceil(panels, oc_blocks) * mr; /* at most */
   const int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
   const int64_t m_floats = frequencies * skewed(ocb * tb_max);
@@ -259,8 +305,11 @@ static fc_status execute(const fc_engine_call *call, int m) {
   float *transposed =
       channels_last ? fc_scratch_get((size_t)transposed_floats * sizeof(float)) : NULL;
   float *all_u = all_u_floats ? fc_scratch_get((size_t)all_u_floats * sizeof(float)) : NULL;
+  float *v_shared =
+      shared_v ? fc_scratch_get((size_t)(v_floats + FC_WINOGRAD_SLACK) * sizeof(float)) : NULL;
   if ((!staged && !padded) || !row_origins || (channels_last && !transposed) ||
-      (all_u_floats && !all_u)) {
+      (all_u_floats && !all_u) || (shared_v && !v_shared)) {
+    fc_scratch_put(v_shared);
     fc_scratch_put(padded);
     fc_scratch_put(row_origins);
     fc_scratch_put(transposed);
@@ -281,6 +330,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const float *w = call->weight, *u_all = st ? st->u : all_u;
   const int64_t u_all_stride = st ? st->packed_floats : packed;
   float *y = call->output;
+  const block_source source = {
+      .p = p, .tile = tile, .g = &g, .grid = &grid, .x = x, .padded = staged ? NULL : padded};
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
   {
@@ -306,7 +357,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
       }
     }
 #pragma omp barrier
-    float *v = fc_scratch_get((size_t)(v_floats + FC_WINOGRAD_SLACK) * sizeof(float));
+    float *v = shared_v ? v_shared
+                        : fc_scratch_get((size_t)(v_floats + FC_WINOGRAD_SLACK) * sizeof(float));
     float *mv = fc_scratch_get((size_t)(m_floats + FC_WINOGRAD_SLACK) * sizeof(float));
     float *u_block = streamed ? fc_scratch_get((size_t)u_floats * sizeof(float)) : NULL;
     float *staging =
@@ -320,6 +372,15 @@ static fc_status execute(const fc_engine_call *call, int m) {
       memset(mv + m_floats, 0, FC_WINOGRAD_SLACK * sizeof(float));
       if (staged) memset(staging + staging_floats, 0, FC_WINOGRAD_SLACK * sizeof(float));
     }
+    if (shared_v) { /* a range of input channels per thread */
+      const fc_winograd_slivers slivers = sliver_layout(gemm, tiles, icg);
+      const int64_t ranges = call->num_threads;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < ranges; r++)
+        if (ready)
+          transform_input(&source, 0, 0, 0, &slivers, r * icg / ranges, (r + 1) * icg / ranges,
+                          staging, v, v_floats / frequencies);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; item++) {
       if (!ready) continue;
@@ -330,25 +391,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
                     tb = fc_min(tiles, gemm->nr * ((b + 1) * image_slivers / blocks)) - t0;
       const fc_winograd_slivers slivers = sliver_layout(gemm, tb, icg);
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
-      if (staged) { /* the block's tile rows from 0, read from their padded rows h0 on */
-        const int64_t tr0 = t0 / tiles_w, tr1 = (t0 + tb - 1) / tiles_w;
-        const int64_t h0 = tr0 * tile->m_h, h1 = tr1 * tile->m_h + tile->t_h;
-        const float *in = x + (n * p->in_channels + grp * icg) * p->in_volume;
-        /* The input rows behind them, prefetched two channels ahead: short runs a plane apart,
-         * which the hardware prefetcher does not follow (vgg16.conv1_2 14.2 -> 13.8 ms). */
-        const int64_t r0 = fc_max(0, h0 - p->pad[1]), r1 = fc_min(p->in[1], h1 - p->pad[1]);
-        for (int64_t ic = 0; ic < icg; ic++) {
-          if (ic + 2 < icg)
-            for (int64_t o = r0 * p->in[2]; o < r1 * p->in[2]; o += 16)
-              __builtin_prefetch(in + (ic + 2) * p->in_volume + o, 0, 3);
-          fc_pad_rows(p, &g, in + ic * p->in_volume, 0, h0, h1, staging);
-          tile->input_f32(staging, &grid, t0 - tr0 * tiles_w, v, v_stride, &slivers, ic);
-        }
-      } else {
-        const float *in = padded + (n * p->in_channels + grp * icg) * plane;
-        for (int64_t ic = 0; ic < icg; ic++)
-          tile->input_f32(in + ic * plane, &grid, t0, v, v_stride, &slivers, ic);
-      }
+      if (!shared_v) transform_input(&source, n, grp, t0, &slivers, 0, icg, staging, v, v_stride);
       for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
         const int64_t oc0 = mr * (ob * panels / oc_blocks),
                       ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
@@ -385,11 +428,12 @@ static fc_status execute(const fc_engine_call *call, int m) {
         }
       }
     }
-    fc_scratch_put(v);
+    if (!shared_v) fc_scratch_put(v);
     fc_scratch_put(mv);
     fc_scratch_put(u_block);
     fc_scratch_put(staging);
   }
+  fc_scratch_put(v_shared);
   fc_scratch_put(padded);
   fc_scratch_put(row_origins);
   fc_scratch_put(transposed);
