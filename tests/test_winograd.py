@@ -237,6 +237,18 @@ def test_one_shot_equals_plan_and_reference(batch, cin, cout, size, groups, thre
     )
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("dilation", [1, 2])
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+def test_one_image_split_among_threads(threads, dilation, algorithm):
+    """One image of one group whose tiles form one block: the threads transform its input
+    channels together, each a range, then split the output channels."""
+    rng = np.random.default_rng(threads + dilation)
+    x = rng.standard_normal((1, 67, 15, 13), dtype=np.float32)
+    w = rng.standard_normal((90, 67, 3, 3), dtype=np.float32)
+    check(x, w, None, 1, 1, threads, algorithm, dilation=dilation)
+
+
 def test_plan_with_weights_too_large_to_keep_streams_them():
     """A plan whose transformed weights exceed 8 MiB transforms them again, block by block, for one
     small image (read from memory they cost more), and uses its own for a batch: both exact."""
