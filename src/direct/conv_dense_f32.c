@@ -166,17 +166,33 @@ static void pack(int64_t rows, int64_t channels, int64_t taps, const float *w, i
   }
 }
 
-/* The n band pixels of consecutive input columns, from (phase, slot) on; n a constant once
- * inlined. */
-FC_INLINE void put_columns(float *row, int64_t wq, int64_t sw, int64_t *phase, int64_t *slot,
-                           const v8 out[8], int n) {
+/* One band row's n input columns of `lanes` channels (src: the first channel's first column, the
+ * others channel_stride floats apart), 8 columns at a time transposed to band pixels, column j at
+ * band pixel at[j]; lanes a constant once inlined, so that a whole channel block's loads take
+ * constant multiples of one stride, not 8 pointers (which GCC kept on the stack, reloading one per
+ * load, and tested against the lanes one by one). */
+FC_INLINE void put_row(float *FC_RESTRICT row, const int32_t *at, const float *src,
+                       int64_t channel_stride, int64_t n, int64_t ahead, const int lanes) {
+  int64_t iw = 0;
+  for (; iw + 8 <= n; iw += 8) {
+    v8 in[8], out[8];
+    /* the input `ahead` floats on prefetched: the loads from L3 stalled a third of
+     * resnet50.l2.3x3s2's band building */
 #pragma GCC unroll 8
-  for (int j = 0; j < n; j++) {
-    *(v8u *)(row + (*phase * wq + *slot) * CB) = out[j];
-    if (++*phase == sw) {
-      *phase = 0;
-      ++*slot;
+    for (int i = 0; i < CB; i++) {
+      in[i] = i < lanes ? (v8)(*(const v8u *)(src + i * channel_stride + iw)) : (v8){0};
+      if (i < lanes) __builtin_prefetch(src + i * channel_stride + iw + ahead);
     }
+    transpose8(in, out);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) *(v8u *)(row + (int64_t)at[iw + j] * CB) = out[j];
+  }
+  if (iw < n) {
+    v8 in[8], out[8];
+    for (int i = 0; i < CB; i++)
+      in[i] = i < lanes ? load8(src + i * channel_stride + iw, n - iw) : (v8){0};
+    transpose8(in, out);
+    for (int64_t j = 0; j < n - iw; j++) *(v8u *)(row + (int64_t)at[iw + j] * CB) = out[j];
   }
 }
 
@@ -188,6 +204,10 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t w0 = it->col0 * sw - it->pad[2]; /* the input column of band column 0 */
   const int64_t in_plane = it->in[1] * it->in[2];
   const int64_t first = max64(0, w0), end = min64(it->in[2], w0 + row_pixels);
+  /* band column b's pixel in a band row, phase b % sw, slot b / sw (a division per column, once
+   * per band, not a phase counter per stored pixel) */
+  int32_t place[row_pixels];
+  for (int64_t b = 0; b < row_pixels; b++) place[b] = (int32_t)(b % sw * it->wq + b / sw);
   for (int64_t c8 = 0; c8 < nc; c8 += CB) {
     float *slab = it->band + c8 / CB * it->slab * CB;
     const int64_t lanes = min64(CB, nc - c8);
@@ -199,36 +219,18 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
           for (int64_t i = 0; i < row_pixels * CB; i += CB) *(v8u *)(row + i) = (v8){0};
           continue;
         }
-        /* only the padding columns zeroed: band column b at phase b % sw, slot b / sw */
-        for (int64_t b = 0; b < first - w0; b++)
-          *(v8u *)(row + (b % sw * it->wq + b / sw) * CB) = (v8){0};
-        for (int64_t b = end - w0; b < row_pixels; b++)
-          *(v8u *)(row + (b % sw * it->wq + b / sw) * CB) = (v8){0};
-        const float *src[CB];
-        for (int64_t i = 0; i < CB; i++)
-          src[i] = it->x + (c0 + c8 + min64(i, lanes - 1)) * it->x_channel_stride + id * in_plane +
-                   ih * it->in[2];
-        /* input column iw is band column iw - w0: phase (iw - w0) % sw, slot (iw - w0) / sw */
-        int64_t phase = (first - w0) % sw, slot = (first - w0) / sw;
-        for (int64_t iw = first; iw < end; iw += 8) {
-          const int64_t n = min64(8, end - iw);
-          v8 in[8], out[8];
-          if (n == 8) {
-            /* whole blocks unrolled, the input two rows ahead prefetched: the loads from L3
-             * stalled a third of resnet50.l2.3x3s2's band building */
-#pragma GCC unroll 8
-            for (int i = 0; i < CB; i++) {
-              in[i] = i < lanes ? (v8)(*(const v8u *)(src[i] + iw)) : (v8){0};
-              if (i < lanes) __builtin_prefetch(src[i] + iw + 2 * it->in[2]);
-            }
-            transpose8(in, out);
-            put_columns(row, it->wq, sw, &phase, &slot, out, 8);
-          } else {
-            for (int64_t i = 0; i < CB; i++) in[i] = i < lanes ? load8(src[i] + iw, n) : (v8){0};
-            transpose8(in, out);
-            put_columns(row, it->wq, sw, &phase, &slot, out, (int)n);
-          }
-        }
+        /* only the padding columns zeroed */
+        for (int64_t b = 0; b < first - w0; b++) *(v8u *)(row + place[b] * CB) = (v8){0};
+        for (int64_t b = end - w0; b < row_pixels; b++) *(v8u *)(row + place[b] * CB) = (v8){0};
+        const float *src =
+            it->x + (c0 + c8) * it->x_channel_stride + id * in_plane + ih * it->in[2] + first;
+        const int32_t *at = place + first - w0;
+        const int64_t ahead = 2 * it->in[2];
+        /* whole channel blocks with lanes a constant */
+        if (lanes == CB)
+          put_row(row, at, src, it->x_channel_stride, end - first, ahead, CB);
+        else
+          put_row(row, at, src, it->x_channel_stride, end - first, ahead, (int)lanes);
       }
     }
   }
