@@ -106,25 +106,29 @@ FC_INLINE void plain_column_next(plain_column *p) {
  * or at the plain layout's places of whole 8-channel blocks). */
 static void pack_whole(int64_t taps, int64_t whole, const float *FC_RESTRICT w, int64_t ldw,
                        float *FC_RESTRICT dst, const int64_t *FC_RESTRICT column_at) {
+  plain_column place = {taps, 0, 0, 0};
+  for (int64_t k0 = 0; k0 < whole; k0 += 8) {
+    int64_t at[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+      at[j] = place.at;
+      if (column_at)
+        at[j] = column_at[k0 + j];
+      else
+        plain_column_next(&place);
+    }
+    /* all NR rows of the 8 columns in turn, so that each column's NR floats (whole lines) are
+     * written at once, not a line a quarter at a time over 4 passes of the panel */
 #pragma GCC unroll 4
-  for (int og = 0; og < TILE_NR; og += 8) {
-    const float *src = w + og * ldw;
-    plain_column place = {taps, 0, 0, 0};
-    for (int64_t k0 = 0; k0 < whole; k0 += 8) {
+    for (int og = 0; og < TILE_NR; og += 8) {
       v8 in[8], out[8];
 #pragma GCC unroll 8
       for (int i = 0; i < 8; i++) /* rows past NR (NEON's 12) zero */
-        in[i] = og + i < TILE_NR ? (v8)(*(const v8u *)(src + i * ldw + k0)) : (v8){0};
+        in[i] = og + i < TILE_NR ? (v8)(*(const v8u *)(w + (og + i) * ldw + k0)) : (v8){0};
       transpose8(in, out);
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; j++) {
-        int64_t at = place.at;
-        if (column_at)
-          at = column_at[k0 + j];
-        else
-          plain_column_next(&place);
-        store_lanes(dst + og + at, out[j], TILE_NR - og < 8 ? TILE_NR - og : 8);
-      }
+      for (int j = 0; j < 8; j++)
+        store_lanes(dst + og + at[j], out[j], TILE_NR - og < 8 ? TILE_NR - og : 8);
     }
   }
 }
