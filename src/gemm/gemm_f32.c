@@ -196,12 +196,17 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
           }
           /* the last columns go to the narrow kernel when they fit in it */
           const int tail = t->tail && nn <= (size_t)t->tail_nr;
-          pack_b(pack_ctx, pc, kc, jc + jr, nn, tail ? (size_t)t->tail_nr : nr, sliver);
           if (nn < (size_t)t->narrow_nr) { /* all the block's rows at once */
-            t->narrow(kc, panels, panel_floats, sliver, tail ? (size_t)t->tail_nr : nr,
-                      c + ic * ldc + jc + jr, ldc, mc, nn, accumulate, bias ? bias + ic : NULL);
+            /* a plain B is read where it is: the narrow kernel broadcasts B's elements one by one,
+             * so packing them first only added a scalar copy (l3.1x1: 0.5 % of its samples) */
+            const float *b = plain ? plain->b + pc * plain->ldb + jc + jr : sliver;
+            const size_t ldb = plain ? plain->ldb : tail ? (size_t)t->tail_nr : nr;
+            if (!plain) pack_b(pack_ctx, pc, kc, jc + jr, nn, ldb, sliver);
+            t->narrow(kc, panels, panel_floats, b, ldb, c + ic * ldc + jc + jr, ldc, mc, nn,
+                      accumulate, bias ? bias + ic : NULL);
             continue;
           }
+          pack_b(pack_ctx, pc, kc, jc + jr, nn, tail ? (size_t)t->tail_nr : nr, sliver);
           const fc_gemm_ukernel_fn uk = tail ? t->tail : t->main;
           for (size_t ir = 0; ir < mc; ir += mr)
             uk(kc, panels + ir / mr * panel_floats, sliver, c + (ic + ir) * ldc + jc + jr, ldc,
