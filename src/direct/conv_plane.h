@@ -1,5 +1,6 @@
-/* A band of rows of one to FC_PLANE_MAX_OUT output channels of a thin group, computed O output
- * channels x R output rows x V output vectors at a time (conv_plane_f32.c). */
+/* A band of rows of one to FC_PLANE_MAX_OUT output channels of a thin group: one channel computed
+ * R output rows x V output vectors at a time, several O channels x V vectors along the band's rows
+ * (conv_plane_f32.c). */
 #ifndef FASTCONV_DIRECT_CONV_PLANE_H
 #define FASTCONV_DIRECT_CONV_PLANE_H
 

@@ -20,11 +20,11 @@
 #include "direct/conv_plane.h"
 #include "simd/simd.h"
 
-/* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi of O output channels,
- * with the weights of kernel row i - r at w_i - r * kw_count taps. K > 0: a K x K kernel of unit
- * width dilation, known at compile time (TAP_OFFSET). */
+/* Input row `row`, column taps k0 <= kw < k1, into output rows r_lo..r_hi, with the weights of
+ * kernel row i - r at w_i - r * kw_count. K > 0: a K x K kernel of unit width dilation, known at
+ * compile time (TAP_OFFSET). */
 #define TAP_OFFSET(K, kw) ((K) ? (kw) : p->col_offset[kw])
-#define PLANE_INPUT_ROW(K, O, R, V, row, w_i, r_lo, r_hi, k0, k1)                       \
+#define PLANE_INPUT_ROW(K, R, V, row, w_i, r_lo, r_hi, k0, k1)                          \
   {                                                                                     \
     const float *x_row = (row), *w_row = (w_i);                                         \
     /* opaque to the optimizer, which would otherwise keep a fixed-size kernel's weight \
@@ -35,58 +35,54 @@
       fc_vf x[V];                                                                       \
       _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) x[v] =                       \
           fc_load(x_row + TAP_OFFSET(K, kw) + v * FC_L);                                \
-      _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++)                   \
-          _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                         \
-        const fc_vf wv = fc_set1(w_row[(kw - r * kw_count) * (O) + o]);                 \
-        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] += wv * x[v]; \
+      _Pragma("GCC unroll 12") for (int r = (r_lo); r <= (r_hi); r++) {                 \
+        const fc_vf wv = fc_set1(w_row[kw - r * kw_count]);                             \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] += wv * x[v];    \
       }                                                                                 \
     }                                                                                   \
   }
 
-#define PLANE_BLOCK(NAME, K, O, R, V)                                                             \
-  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {         \
-    fc_vf acc[O][R][V];                                                                           \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++) {                                         \
-      const fc_vf b = fc_set1(p->bias ? p->bias[o] : 0.0f);                                       \
-      _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                        \
-          _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[o][r][v] = b;                  \
-    }                                                                                             \
-    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;         \
-    const int64_t kw_last = (K) ? (K) : p->kw_last;                                               \
-    const int64_t step = p->kh_step;                                                              \
-    for (int64_t ic = 0; ic < p->channels; ic++) {                                                \
-      const float *s = src + ic * p->channel_stride;                                              \
-      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last) * (O);              \
-      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */         \
-      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                    \
-          PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, i, 0, kw_count);   \
-      for (int64_t i = R - 1; i < kh_count - 1; i++)                                              \
-        PLANE_INPUT_ROW(K, O, R, V, s + i * step, w + i * kw_count * (O), 0, R - 1, 0, kw_count); \
-      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row  \
-       */                                                                                         \
-      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                      \
-        const float *row = s + (kh_count - 1 + j) * step,                                         \
-                    *w_i = w + (kh_count - 1 + j) * kw_count * (O);                               \
-        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j, R - 1, 0, kw_last);                              \
-        PLANE_INPUT_ROW(K, O, R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                   \
-      }                                                                                           \
-    }                                                                                             \
-    _Pragma("GCC unroll 4") for (int o = 0; o < O; o++)                                           \
-        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                      \
-            _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                \
-      float *out = y + o * p->y_channel_stride + r * p->y_row_stride + v * FC_L;                  \
-      if (left >= (v + 1) * FC_L)                                                                 \
-        fc_store(out, acc[o][r][v]);                                                              \
-      else                                                                                        \
-        fc_store_partial(out, acc[o][r][v], (int)(left - v * FC_L));                              \
-    }                                                                                             \
+#define PLANE_BLOCK(NAME, K, R, V)                                                               \
+  FC_INLINE void NAME(const fc_conv_plane *p, const float *src, float *y, int64_t left) {        \
+    fc_vf acc[R][V];                                                                             \
+    const fc_vf b = fc_set1(p->bias ? *p->bias : 0.0f);                                          \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) acc[r][v] = b;                      \
+    const int64_t kh_count = (K) ? (K) : p->kh_count, kw_count = (K) ? (K) : p->kw_count;        \
+    const int64_t kw_last = (K) ? (K) : p->kw_last;                                              \
+    const int64_t step = p->kh_step;                                                             \
+    for (int64_t ic = 0; ic < p->channels; ic++) {                                               \
+      const float *s = src + ic * p->channel_stride;                                             \
+      const float *w = p->weight + ic * ((kh_count - 1) * kw_count + kw_last);                   \
+      /* input rows i < R - 1 feed output rows 0 .. i, from kernel rows below the last */        \
+      _Pragma("GCC unroll 12") for (int i = 0; i < R - 1; i++)                                   \
+          PLANE_INPUT_ROW(K, R, V, s + i * step, w + i * kw_count, 0, i, 0, kw_count);           \
+      for (int64_t i = R - 1; i < kh_count - 1; i++)                                             \
+        PLANE_INPUT_ROW(K, R, V, s + i * step, w + i * kw_count, 0, R - 1, 0, kw_count);         \
+      /* input row kh_count - 1 + j feeds output rows j .. R - 1, row j from the last kernel row \
+       */                                                                                        \
+      _Pragma("GCC unroll 12") for (int j = 0; j < R; j++) {                                     \
+        const float *row = s + (kh_count - 1 + j) * step,                                        \
+                    *w_i = w + (kh_count - 1 + j) * kw_count;                                    \
+        PLANE_INPUT_ROW(K, R, V, row, w_i, j, R - 1, 0, kw_last);                                \
+        PLANE_INPUT_ROW(K, R, V, row, w_i, j + 1, R - 1, kw_last, kw_count);                     \
+      }                                                                                          \
+    }                                                                                            \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                                         \
+        _Pragma("GCC unroll 12") for (int v = 0; v < V; v++) {                                   \
+      float *out = y + r * p->y_row_stride + v * FC_L;                                           \
+      if (left >= (v + 1) * FC_L)                                                                \
+        fc_store(out, acc[r][v]);                                                                \
+      else                                                                                       \
+        fc_store_partial(out, acc[r][v], (int)(left - v * FC_L));                                \
+    }                                                                                            \
   }
 
 /* R rows of the plane: blocks of V vectors, then the rest one vector at a time. noinline keeps
  * each variant's register allocation to itself. */
-#define PLANE_ROWS(NAME, K, O, R, V)                                                               \
-  PLANE_BLOCK(NAME##_wide, K, O, R, V)                                                             \
-  PLANE_BLOCK(NAME##_narrow, K, O, R, 1)                                                           \
+#define PLANE_ROWS(NAME, K, R, V)                                                                  \
+  PLANE_BLOCK(NAME##_wide, K, R, V)                                                                \
+  PLANE_BLOCK(NAME##_narrow, K, R, 1)                                                              \
   __attribute__((noinline)) static void NAME(const fc_conv_plane *p, const float *src, float *y) { \
     int64_t j = 0;                                                                                 \
     for (; j + V * FC_L <= p->cols; j += V * FC_L) NAME##_wide(p, src + j, y + j, V * FC_L);       \
@@ -97,15 +93,15 @@
  * (V + R) / (R * V). One family for any kernel (K = 0), and ones for the 3x3 and 5x5 kernels of
  * image filters, whose taps unrolled at compile time drop the loop and tap-offset loads between
  * the FMAs (blocks of R rows need R <= K). */
-#define PLANE_FAMILY(NAME, K)       \
-  PLANE_ROWS(NAME##_1, K, 1, 1, 12) \
-  PLANE_ROWS(NAME##_2, K, 1, 2, 4)  \
-  PLANE_ROWS(NAME##_3, K, 1, 3, 3)
+#define PLANE_FAMILY(NAME, K)    \
+  PLANE_ROWS(NAME##_1, K, 1, 12) \
+  PLANE_ROWS(NAME##_2, K, 2, 4)  \
+  PLANE_ROWS(NAME##_3, K, 3, 3)
 PLANE_FAMILY(rows, 0)
-PLANE_ROWS(rows_4, 0, 1, 4, 3)
+PLANE_ROWS(rows_4, 0, 4, 3)
 PLANE_FAMILY(rows3x3, 3)
 PLANE_FAMILY(rows5x5, 5)
-PLANE_ROWS(rows5x5_4, 5, 1, 4, 3)
+PLANE_ROWS(rows5x5_4, 5, 4, 3)
 
 /* Several output channels (few input channels, many outputs per group: image stems): every input
  * vector feeds O accumulators, O * V + V + 1 registers, (V + O) / (O * V) loads per FMA. A block's
