@@ -20,13 +20,18 @@
  * bands split into width phases, on ISAs whose registers hold such blocks, when the output rows
  * are whole vectors, at least FC_PLANE_FEW_MIN_VECTORS of them. The dense kernel would use 3 of
  * the 8 lanes of its band's pixels and transpose its outputs back. Measured at one thread on
- * AVX-512 (time over ORT's, same run, dense or GEMM -> planes): resnet50.conv1 1.10-1.14 ->
- * 0.97-1.00; 1, 2, 4 -> 64 channels 7x7 stride 2 0.96, 1.00, 1.08 -> 0.94, 0.95, 1.00; 3 -> 16
- * channels 1.58 -> 0.85; 3 -> 64 7x7 stride 1 on 112 x 112 1.11 -> 0.93, 9x9 on 128 x 128 1.13 ->
- * 1.09; 7x7 stride 2 on 256 x 256 1.24 -> 1.09, 288 x 288 (9 vectors) 1.09 both. But rows with a
- * partial vector (130, 150 wide: 1.06 -> 1.16, 1.05 -> 1.13), short rows (50 wide 1.15 -> 1.46)
- * and 3x3 and 5x5 kernels (3 -> 32 channels 3x3: 0.79 -> 0.87, 3 -> 64 5x5 stride 2 1.03 ->
- * 1.05) lost: blocks of fewer vectors, or short runs of taps between the loop's overheads. */
+ * AVX-512 (time over ORT's, same run, dense or GEMM -> planes, with the earlier blocks of 3
+ * channels x 7 vectors of one row): resnet50.conv1 1.10-1.14 -> 0.97-1.00; 1, 2, 4 -> 64
+ * channels 7x7 stride 2 0.96, 1.00, 1.08 -> 0.94, 0.95, 1.00; 3 -> 16 channels 1.58 -> 0.85;
+ * 3 -> 64 7x7 stride 1 on 112 x 112 1.11 -> 0.93, 9x9 on 128 x 128 1.13 -> 1.09; 7x7 stride 2 on
+ * 256 x 256 1.24 -> 1.09, 288 x 288 (9 vectors) 1.09 both. But rows with a partial vector (130,
+ * 150 wide: 1.06 -> 1.16, 1.05 -> 1.13), short rows (50 wide 1.15 -> 1.46) and 3x3 and 5x5
+ * kernels (3 -> 32 channels 3x3: 0.79 -> 0.87, 3 -> 64 5x5 stride 2 1.03 -> 1.05) lost. With
+ * the present blocks of 4 channels x 6 vectors across rows (conv_plane_f32.c: resnet50.conv1
+ * 0.92-0.94, 3 -> 64 7x7 stride 1 0.92, 9x9 0.92, 7x7 stride 2 on 256 x 256 0.91), rows with a
+ * partial vector win for 3 input channels (130 wide 1.04 -> 0.98, 150 wide 1.02 -> 0.93) but not
+ * for 1 (0.88 -> 0.92) and short rows still lose (50 wide 1.12 -> 1.22): the whole-vector rule
+ * stays until a rule by input channels is measured. */
 #define FC_PLANE_FEW_INPUTS 4
 #define FC_PLANE_FEW_MIN_KERNEL 7
 #define FC_PLANE_FEW_MIN_VECTORS 7
