@@ -80,15 +80,6 @@ typedef struct simd_state {
   const fc_gemm_tile *tile; /* the GEMM's, for the panels of packed */
 } simd_state;
 
-/* The convolution GEMM's tile: the one that pads the output channels least (resnet50.l1.1x1, 64
- * channels: 4x24 pads none, 6x16 3 %; measured at one thread in a standalone prototype: 89 against
- * 85 GFLOP/s; on 256 channels both within 1 %). The transposed layers keep the main tile. */
-static const fc_gemm_tile *gemm_tile(const fc_gemm_ops *ops, int transposed, int64_t rows) {
-  const fc_gemm_tile *main = &ops->tile, *wide = &ops->wide_tile;
-  return !transposed && fc_round_up_to(rows, wide->mr) < fc_round_up_to(rows, main->mr) ? wide
-                                                                                        : main;
-}
-
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
  * a transposed layer, W_g^T (ocg * kvol x icg), for j < groups * ceil(m / MR). */
 static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int transposed, int64_t m,
@@ -176,7 +167,8 @@ fc_status fc_direct_simd_prepare(const fc_conv_params *params, const void *weigh
     *bytes = (int64_t)sizeof *st + floats * (int64_t)sizeof(float);
     return FC_STATUS_OK;
   }
-  st->tile = gemm_tile(ops, params->transposed, m);
+  /* the tile that pads the output channels least; transposed layers keep the main tile */
+  st->tile = params->transposed ? &ops->tile : fc_gemm_tile_for_rows(ops, (size_t)m);
   st->group_floats = dense ? fc_dense_group_floats(dense, m, k)
                            : (int64_t)ops->packed_a_floats(st->tile, (size_t)m, (size_t)k);
   /* A one-shot layer packs at execution: with all its threads, and a dense layer as its size says

@@ -63,13 +63,6 @@ static const fc_winograd_tile *tile_kernels(int m, int64_t kernel_h) {
   return &fc_simd_kernels_selected()->winograd->tiles[m == 4][kernel_h == 1];
 }
 
-/* The GEMM tile of the products: the one that pads the output channels least (64 and 128 channels
- * fill 8-row panels, against 70 and 140 rows in 14-row ones on AVX-512). */
-static const fc_gemm_tile *gemm_tile(const fc_gemm_ops *ops, int64_t ocg) {
-  const fc_gemm_tile *main = &ops->tile, *wide = &ops->wide_tile;
-  return fc_round_up_to(ocg, wide->mr) < fc_round_up_to(ocg, main->mr) ? wide : main;
-}
-
 /* The same for both tile sizes. */
 static const char *unsupported_reason(const fc_conv_params *p) {
   if (p->dtype != FC_DTYPE_FLOAT32) return "Winograd computes float32 only";
@@ -93,7 +86,7 @@ static fc_status prepare(const fc_conv_params *p, const void *weight, void **sta
   const int64_t frequencies = tile->t_h * tile->t_w, taps = p->kernel[1] * p->kernel[2];
   winograd_state *st = calloc(1, sizeof *st);
   if (!st) return FC_STATUS_OUT_OF_MEMORY;
-  const fc_gemm_tile *gemm = gemm_tile(ops, ocg);
+  const fc_gemm_tile *gemm = fc_gemm_tile_for_rows(ops, (size_t)ocg);
   st->packed_floats = skewed((int64_t)ops->packed_a_floats(gemm, (size_t)ocg, (size_t)icg));
   st->u = fc_scratch_get((size_t)(groups * frequencies * st->packed_floats + 1) * sizeof(float));
   if (!st->u) {
@@ -212,7 +205,7 @@ static void transform_input(const block_source *s, int64_t n, int64_t grp, int64
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
-  const fc_gemm_tile *gemm = gemm_tile(kernels->gemm_f32, p->out_per_group);
+  const fc_gemm_tile *gemm = fc_gemm_tile_for_rows(kernels->gemm_f32, (size_t)p->out_per_group);
   const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1]);
   const winograd_state *st = call->state;
   const int64_t icg = p->in_per_group, ocg = p->out_per_group, mr = gemm->mr;
