@@ -246,10 +246,12 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
   }
 }
 
-/* The weight transform with the GEMM tile's row count as a constant (the ISAs' 6, 14 and 8). */
+/* The weight transform with the GEMM tile's row count as a constant (the ISAs' main and wide
+ * tiles: AVX2 6 and 4, AVX-512 14 and 8, NEON 8 and 6). */
 FC_INLINE void weights_for_tile(const axis *h, const axis *w_axis, const float *w, int64_t ocg,
                                 int64_t icg, int64_t mr, float *u, int64_t u_stride) {
   switch (mr) {
+    case 4: weights(h, w_axis, w, ocg, icg, 4, u, u_stride); break;
     case 6: weights(h, w_axis, w, ocg, icg, 6, u, u_stride); break;
     case 8: weights(h, w_axis, w, ocg, icg, 8, u, u_stride); break;
     case 14: weights(h, w_axis, w, ocg, icg, 14, u, u_stride); break;
