@@ -88,14 +88,8 @@ static void pack_b_matrix(const void *ctx_, size_t pc, size_t kc, size_t jr, siz
   const fc_matrix_ctx *ctx = ctx_;
   const float *FC_RESTRICT b = ctx->b + pc * ctx->ldb + jr;
   if (n == nrp && nrp % FC_L == 0) {
-    /* Each of the kc rows is its own stream, too many for the hardware prefetchers: the next
-     * sliver's columns of each row are requested now, to arrive while the micro-kernels run
-     * (resnet50.l1.1x1 spent a quarter of its time here waiting for L3: 1.47 -> 1.20 ms). */
-    for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp) {
-      for (size_t j = 0; j < nrp; j += 16) __builtin_prefetch(b + nrp + j);
-      __builtin_prefetch(b + 2 * nrp - 1);
+    for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp)
       for (size_t j = 0; j < nrp; j += FC_L) fc_store(dst + j, fc_load(b + j));
-    }
   } else {
     for (size_t k = 0; k < kc; k++, b += ctx->ldb, dst += nrp) {
       size_t j = 0;
@@ -178,7 +172,7 @@ static void driver(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const fl
           const size_t nn = fc_min_size(nr, nc - jr);
           const int packs_a = jr == 0 && pack_first, packs_b = plain && nn == nr;
           if (packs_a || packs_b) {
-            if (!packs_b) pack_b(pack_ctx, pc, kc, jc, nr, nr, sliver);
+            if (!packs_b) pack_b(pack_ctx, pc, kc, jc + jr, nr, nr, sliver);
             const float *raw_b = packs_b ? plain->b + pc * plain->ldb + jc + jr : NULL;
             for (size_t ir = 0; ir < mc; ir += mr) {
               float *ci = c + (ic + ir) * ldc + jc + jr;
