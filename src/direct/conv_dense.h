@@ -18,7 +18,7 @@
  * 80 against 62 GFLOP/s L1-resident for the order channel-then-tap). One panel transpose per NR
  * output channels, as cheap as the GEMM's packing, since one-shot calls pay it every time (and,
  * when one band covers the map, pack each pass's weights right before their use:
- * conv_direct_simd.c).
+ * forward_dense.c).
  *
  * Loop order (the one MLAS's NCHWc convolution uses): per sweep of a few panels of NR output
  * channels, per pass of a few input channels (the sweep's weights for them, at most
@@ -26,7 +26,7 @@
  * the accumulators are kept between passes in a buffer of the band's pixels x NR floats per panel
  * (L2), and written to the output once per channel block. So the weights cross L2 -> L1 once per
  * band, not once per tile, a tile's loads are L1 hits but its first touch of a band line, and the
- * band is streamed once per sweep (the caller sizes the sweeps: conv_direct_simd.c). The previous
+ * band is streamed once per sweep (the caller sizes the sweeps: forward_dense.c). The previous
  * order (per panel, per tile, all input channels: the weights of a channel block streamed from L2
  * for every tile of 6 pixels) ran deeplab.dil2 1.37x ORT's time, this one 1.05-1.13x. */
 #ifndef FASTCONV_DIRECT_CONV_DENSE_H

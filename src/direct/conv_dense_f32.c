@@ -15,7 +15,8 @@
 /* L1_WEIGHT_BYTES: panel weights per pass over the band, out of a 48 KiB L1 (Zen 5), the band
  * lines and accumulators of the tile in flight taking the rest. AVX2: 24 KiB against 16 KiB,
  * deeplab.dil2 and resnet50.l2.3x3s2 2-10% faster; 36 KiB ran resnet50.l4.3x3 4% slower. AVX-512
- * (32 input channels of 3 x 3 taps per pass, not 16): 36 KiB against 24 KiB, resnet50.l2.3x3s2
+ * (32 input channels of 3 x 3 taps per pass of packed weights, not 16; half when the run packs,
+ * pass_channels): 36 KiB against 24 KiB, resnet50.l2.3x3s2
  * 1.5-2.5% and deeplab.dil2 2% faster, the other resnet50 3 x 3 layers 0.5-1%; 45 KiB no better. */
 #if FC_VEC_BYTES == 32
 #define TILE_MR 6

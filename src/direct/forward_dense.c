@@ -33,9 +33,9 @@ void fc_pack_dense_panel(const fc_dense_ops *ops, int64_t ocg, int64_t icg, int6
  * - a sweep takes as many panels as keep the band's pixels per FMA of one input channel (output
  *   pixel x tap x output channel) under 1 / DENSE_SWEEP_REUSE: a stride-2 band holds 4 input
  *   pixels per output pixel (resnet50.l2.3x3s2 on AVX2: 1.22x ORT's time swept per panel of 16,
- *   1.12-1.15x per 2 to 8 panels; on AVX-512, 1.14x per 2 panels of 32, whose weights leave 8
- *   input channels per pass, 1.11x per panel, 16 per pass), while deeplab.dil2 (1.3 band pixels
- *   per output pixel, 9 taps) measured best swept per panel;
+ *   1.12-1.15x per 2 to 8 panels; on AVX-512, at the former 24 KiB weight budget, 1.14x per 2
+ *   panels of 32, whose weights left 8 input channels per pass, 1.11x per panel, 16 per pass),
+ * while deeplab.dil2 (1.3 band pixels per output pixel, 9 taps) measured best swept per panel;
  * - a strided band (stride > 1 along rows or columns) takes at most DENSE_STRIDED_BAND_BYTES and
  *   holds at least DENSE_MIN_PIXELS / (row stride x column stride) output pixels: its pixels serve
  *   few taps each (a stride-2 band holds 4 input pixels per output pixel), so it is kept within L2

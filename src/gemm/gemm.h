@@ -3,10 +3,10 @@
  * A (the weights) is packed once into MR-row panels by the engine that owns it: at plan time, or
  * once per call for a one-shot plan. Blocking: per block of NC columns (C's block, M x NC, stays
  * in L2 across the K loop), K block of KC and block of MC rows of A (in L2), every sliver of NR
- * columns of B passes under the A block, packed into L1 right before use by a callback (so the
- * same driver runs a plain GEMM, B a matrix, and implicit-GEMM convolution, B the input's patches
- * gathered as they are packed). B is packed once per row block: 1/MC of the multiply-adds. The
- * register tile MR x NR is the ISA's. */
+ * columns of B passes under the A block, packed into L1 right before use: by a callback
+ * (implicit-GEMM convolution, B the input's patches gathered as they are packed) or, for a plain
+ * matrix B, by the first micro-kernel over each full sliver as it reads it. B is packed once per
+ * row block: 1/MC of the multiply-adds. The register tile MR x NR is the ISA's. */
 #ifndef FASTCONV_GEMM_GEMM_H
 #define FASTCONV_GEMM_GEMM_H
 

@@ -3,7 +3,8 @@
  * 3-tap kernels, stride 1, any dilation (tiles of the polyphase components), any padding and
  * groups, either layout, on a SIMD ISA. Work
  * items are (image, group, block of tiles, part of the output-channel blocks): an item
- * transforms its tile block's input into the GEMM's slivers, then per output-channel block runs
+ * transforms its tile block's input into the GEMM's slivers (the threads together, into one V,
+ * for a single streamed image split into parts), then per output-channel block runs
  * the products on the micro-kernels and the output transform while that block's M is in L2. The
  * engine executes unprepared (engine.h): a one-shot call transforms the weights itself. */
 #include <stdlib.h>
@@ -258,7 +259,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
   /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
    * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
    * evenly. When the items would not divide among the threads, the channel blocks are split into
-   * as few parts as make them divide (each part transforms its tile block's input again). */
+   * as few parts as make them divide (each part transforms its tile block's input again, but for
+   * one streamed image of one group, whose threads transform it together: shared_v). */
   const int64_t outer = p->batch * p->groups * blocks, panels = fc_div_ceil(ocg, mr);
   int64_t panels_per_block = FC_WINOGRAD_M_FLOATS / (frequencies * tb_max * mr);
   if (streamed)
@@ -324,7 +326,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t u_all_stride = st ? st->packed_floats : packed;
   float *y = call->output;
   const block_source source = {
-      .p = p, .tile = tile, .g = &g, .grid = &grid, .x = x, .padded = staged ? NULL : padded};
+      .p = p, .tile = tile, .g = &g, .grid = &grid, .x = x, .padded = padded};
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
   {
