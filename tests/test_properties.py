@@ -8,7 +8,8 @@
    "im2col", "winograd" (where the build has it; a layer it cannot run must be a ValueError saying so)
    or "auto", the functional API or a plan called twice, output_padding or output_size for transposed
    layers; checked against tests/reference.py. test_random_winograd_layers_match_reference draws only
-   layers Winograd F(2x2, 3x3) runs (2-D 3x3, stride 1, float32), with every other axis free.
+   layers Winograd F(2x2, 3x3) runs (2-D 3x3, stride 1 or undilated stride 2, float32), with every
+   other axis free.
 2. test_bad_arguments_raise: a valid call with one argument made invalid (a mutation drawn from a list
    of ~40 kinds): it must raise ValueError or TypeError, nothing else.
 3. test_garbage_arguments: every argument drawn from a pool of odd values (negative, zero, huge,
@@ -122,7 +123,8 @@ def padding_forms(draw, nd, transposed):
 @st.composite
 def layer_cases(draw, winograd=False):
     """A valid call: everything needed to run it and to compute the reference. winograd=True: a layer
-    Winograd F(2x2, 3x3) computes (2-D, 3x3, stride 1, float32, forward), run by it."""
+    Winograd F(2x2, 3x3) computes (2-D, 3x3, stride 1, or stride 2 undilated, float32, forward),
+    run by it."""
     nd = 2 if winograd else draw(st.integers(1, 3))
     transposed = False if winograd else draw(st.booleans())
     groups = draw(st.sampled_from((1, 1, 2, 3, "depthwise")))
@@ -132,8 +134,8 @@ def layer_cases(draw, winograd=False):
     else:
         in_g, out_g = draw(st.sampled_from(CHANNELS_PER_GROUP)), draw(st.sampled_from(CHANNELS_PER_GROUP))
     kernel = (3, 3) if winograd else _dims(draw, nd, KERNELS[nd])
-    stride = 1 if winograd else _per_dim(draw, nd, (1, 1, 2, 3))
-    dilation = _per_dim(draw, nd, (1, 1, 2, 3))
+    stride = draw(st.sampled_from((1, 1, 2))) if winograd else _per_dim(draw, nd, (1, 1, 2, 3))
+    dilation = 1 if winograd and stride == 2 else _per_dim(draw, nd, (1, 1, 2, 3))
     padding = draw(padding_forms(nd, transposed))
     size = _dims(draw, nd, SIZES[nd])
     s3, d3 = _tuple(stride, nd), _tuple(dilation, nd)

@@ -1,7 +1,9 @@
 """Winograd F(2x2, 3x3) and F(4x4, 3x3) (F(2, 3) and F(4, 3) in 1-D) against the float64
 reference, their refusals, and their numerics. Dilated layers run as tiles of the polyphase
 components (each output phase an undilated convolution of the matching input phase): the same
-transforms on inputs d apart, so the same tolerances.
+transforms on inputs d apart, so the same tolerances. Stride 2 runs F(2x2, 3x3)'s stride-2 tile
+(F(2, 2) on the even taps, plain products on the odd): coefficients +-1 only, within the same
+tolerance.
 
 Tolerance: F(2x2, 3x3) in float32 multiplies by transformed weights and inputs whose magnitudes
 are up to 4x the originals' (B^T d B sums four inputs, G g G^T averages), so its error is about
@@ -32,7 +34,18 @@ def rel_err(y, ref):
     return float(np.abs(y - ref).max() / (np.abs(ref).max() + 1e-30))
 
 
-def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="channels_first", dilation=1):
+def check(
+    x,
+    w,
+    b,
+    padding,
+    groups,
+    threads=None,
+    algorithm="winograd",
+    layout="channels_first",
+    dilation=1,
+    stride=1,
+):
     """x channels-first; the layer runs in `layout` (x and y moved to channels-last for it)."""
     nd = x.ndim - 2
     conv = getattr(fastconv, f"conv{nd}d")
@@ -41,19 +54,19 @@ def check(x, w, b, padding, groups, threads=None, algorithm="winograd", layout="
     dilations = dilation if isinstance(dilation, tuple) else (dilation,) * nd
     kw = dict(padding=padding, groups=groups, algorithm=algorithm, num_threads=threads, layout=layout)
     kw["dilation"] = dilations
-    y = conv(xin, w, b, **kw)
+    y = conv(xin, w, b, stride=stride, **kw)
     if last:
         y = np.moveaxis(y, -1, 1)
     ref = reference_conv(
         x.astype(np.float64),
         w.astype(np.float64),
         None if b is None else b.astype(np.float64),
-        1,
+        stride,
         fastconv._arguments.resolve_padding(
             fastconv._arguments.padding_spec(padding, nd, "t"),
             x.shape[2:],
             (3,) * nd,
-            (1,) * nd,
+            (stride,) * nd,
             dilations,
             (0,) * nd,
             False,
@@ -202,6 +215,68 @@ def test_1d_dilated_matches_reference(algorithm, layout, padding, dilation, leng
     check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, 2, algorithm, layout, dilation)
 
 
+# Stride 2: tiles four inputs apart, the padded copy in four width phases. Ragged tiles on sizes of
+# every parity, every padding form, 1-D and 2-D.
+@pytest.mark.parametrize("padding", PADDINGS, ids=str)
+@pytest.mark.parametrize("size", [(3, 3), (4, 4), (5, 7), (8, 8), (13, 17), (30, 9), (2, 40)], ids=str)
+def test_stride2_matches_reference_on_ragged_tiles(padding, size):
+    pairs = fastconv._arguments.padding_spec(padding, 2, "t")
+    if pairs[0] == "pairs" and any(s + b + e < 3 for s, (b, e) in zip(size, pairs[1], strict=True)):
+        pytest.skip("kernel larger than the padded input")
+    rng = np.random.default_rng(hash((str(padding), size, 2)) % 2**32)
+    x = rng.standard_normal((2, 5, *size), dtype=np.float32)
+    w = rng.standard_normal((7, 5, 3, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(7, dtype=np.float32), padding, 1, stride=2)
+
+
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("padding", [0, 1, 2, ((1, 0),), ((0, 2),), "same", "valid"], ids=str)
+@pytest.mark.parametrize("length", [3, 4, 5, 9, 17, 40, 263])
+def test_stride2_1d_matches_reference(layout, padding, length):
+    rng = np.random.default_rng(length + 2)
+    x = rng.standard_normal((2, 12, length), dtype=np.float32)
+    w = rng.standard_normal((10, 6, 3), dtype=np.float32)
+    check(x, w, rng.standard_normal(10, dtype=np.float32), padding, 2, None, "winograd", layout, stride=2)
+
+
+# Blocking at stride 2: groups and batches, resnet50.l2.3x3s2's geometry (tile blocks from the
+# staged rows of a 128-channel image), a streamed one-shot image of more input channels than one GEMM
+# K block (300), and one image whose threads transform its input together (67 channels).
+@pytest.mark.parametrize(
+    ("batch", "cin", "cout", "size", "groups"),
+    [
+        (2, 12, 10, (23, 19), 2),
+        (1, 128, 130, (56, 56), 1),
+        (1, 300, 301, (14, 14), 1),
+        (1, 67, 90, (15, 13), 1),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+def test_stride2_channels_groups_threads_layouts(batch, cin, cout, size, groups, threads, layout):
+    rng = np.random.default_rng(cin + cout + threads)
+    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, 1, groups, threads, "winograd", layout, stride=2)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "channels_last" else x
+    kw = dict(stride=2, padding=1, groups=groups, algorithm="winograd", layout=layout)
+    one_shot = fastconv.conv2d(xin, w, b, num_threads=threads, **kw)
+    plan = fastconv.Convolution(w, b, **kw)
+    np.testing.assert_allclose(
+        one_shot, plan(xin, num_threads=threads), rtol=0, atol=1e-5 * np.abs(one_shot).max()
+    )
+
+
+def test_f4_refuses_stride_2():
+    x, w = np.ones((1, 4, 9, 9), np.float32), np.ones((4, 4, 3, 3), np.float32)
+    with pytest.raises(
+        ValueError, match="algorithm='winograd_f4' cannot run this layer: .*F\\(4x4\\) needs stride 1"
+    ):
+        fastconv.conv2d(x, w, stride=2, algorithm="winograd_f4")
+
+
 # One-shot calls on one small image transform the weights block by block (streamed); larger or
 # batched inputs transform them all first, as plans do. These shapes cross the blocking edges: tile
 # rows shorter than a vector (2x3), rows that end inside a GEMM sliver (13x17), more input channels
@@ -275,7 +350,9 @@ def test_unbatched_plan_and_sizes():
     ("kwargs", "reason"),
     [
         (dict(weight_shape=(4, 4, 5, 5)), "3x3"),
-        (dict(stride=2), "stride 1"),
+        (dict(stride=3), "stride 1, or stride 2"),
+        (dict(stride=(1, 2)), "stride 1, or stride 2"),
+        (dict(stride=2, dilation=2), "stride 2 needs dilation 1"),
         (dict(dtype=np.float64), "float32"),
     ],
 )
@@ -328,6 +405,26 @@ def test_auto_picks_winograd_for_dilated_layers(shape, padding, dilation):
     )
 
 
+@pytest.mark.parametrize(
+    ("shape", "wins"),
+    [((1, 128, 56, 56), True), ((1, 128, 1024), True), ((1, 64, 56, 56), False), ((1, 256, 10, 10), False)],
+    ids=str,
+)
+def test_auto_at_stride_2_picks_winograd_only_where_it_measured_faster(shape, wins):
+    """resnet50.l2.3x3s2's geometry and a 1-D layer of 128 channels go to Winograd; fewer channels
+    or tiles (where its 1.44x saving does not pay for the transforms) stay direct."""
+    rng = np.random.default_rng(12)
+    nd = len(shape) - 2
+    w = (rng.standard_normal((shape[1], shape[1]) + (3,) * nd) / math.sqrt(9 * shape[1])).astype(np.float32)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    plan = fastconv.Convolution(w, stride=2, padding=1)
+    got = plan(x)
+    assert plan.algorithm == ("winograd" if wins else "direct")
+    check(x, w, None, 1, 1, stride=2)
+    conv = getattr(fastconv, f"conv{nd}d")
+    np.testing.assert_allclose(got, conv(x, w, stride=2, padding=1), rtol=0, atol=1e-5 * np.abs(got).max())
+
+
 def test_f4_explicit_keeps_running_on_nonfinite_input():
     """Only auto steps aside on Inf/NaN; an explicit request runs, and the non-finite value spreads
     at most over the tiles that read it."""
@@ -358,23 +455,42 @@ def test_auto_keeps_direct_nonfinite_outputs(value, dilation, where):
     np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
 
 
-def rms_error(algorithm, cin, rng, dilation=1):
-    size = 14 * dilation  # each phase 14 x 14
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_auto_keeps_direct_nonfinite_outputs_at_stride_2(value):
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((128, 128, 3, 3), dtype=np.float32)
+    x = rng.standard_normal((1, 128, 28, 28), dtype=np.float32)
+    plan = fastconv.Convolution(w, stride=2, padding=1)
+    plan(x)
+    assert plan.algorithm == "winograd"
+    x[0, 7, 13, 9] = value
+    direct = fastconv.conv2d(x, w, stride=2, padding=1, algorithm="direct")
+    got = plan(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(direct))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
+
+
+def rms_error(algorithm, cin, rng, dilation=1, stride=1):
+    size = 14 * dilation * stride  # each phase 14 x 14 outputs
     x = rng.standard_normal((1, cin, size, size), dtype=np.float32)
     w = (rng.standard_normal((32, cin, 3, 3)) / math.sqrt(9 * cin)).astype(np.float32)
-    y = fastconv.conv2d(x, w, padding=dilation, dilation=dilation, algorithm=algorithm).astype(np.float64)
+    kw = dict(stride=stride, padding=dilation, dilation=dilation, algorithm=algorithm)
+    y = fastconv.conv2d(x, w, **kw).astype(np.float64)
     pads = ((dilation, dilation),) * 2
-    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, 1, pads, dilation, 1, "zeros")
+    ref = reference_conv(x.astype(np.float64), w.astype(np.float64), None, stride, pads, dilation, 1, "zeros")
     return math.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)), rel_err(y, ref)
 
 
-@pytest.mark.parametrize(("cin", "dilation"), [(64, 1), (256, 1), (512, 1), (256, 2)])
-def test_error_within_twice_direct(cin, dilation):
+@pytest.mark.parametrize(
+    ("cin", "dilation", "stride"),
+    [(64, 1, 1), (256, 1, 1), (512, 1, 1), (256, 2, 1), (128, 1, 2), (512, 1, 2)],
+)
+def test_error_within_twice_direct(cin, dilation, stride):
     """Issue 4's bound: F(2x2, 3x3)'s relative RMS error stays within 2x direct float32's, dilated
-    (deeplab's 256 channels, dilation 2) as undilated."""
-    rms_w, _ = rms_error("winograd", cin, np.random.default_rng(cin), dilation)
-    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin), dilation)
-    assert rms_w <= 2 * rms_d, (cin, dilation, rms_w, rms_d)
+    (deeplab's 256 channels, dilation 2) as undilated, and at stride 2."""
+    rms_w, _ = rms_error("winograd", cin, np.random.default_rng(cin), dilation, stride)
+    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin), dilation, stride)
+    assert rms_w <= 2 * rms_d, (cin, dilation, stride, rms_w, rms_d)
 
 
 @pytest.mark.parametrize("algorithm", WINOGRADS)

@@ -162,10 +162,18 @@ static int plan_has(const fc_plan *plan, fc_algorithm algorithm) {
  * 256 channels 28x28 dilation 2, 5.8 against 9.9 ms.
  * In 1-D F(2, 3) saves only 1.5x the multiplies: Winograd / direct one-shot 0.74-0.87 from 128
  * channels and 128 outputs (64 tiles; wavenet's 128 channels 4096 dilation 4, 0.87), but 1.05-1.3
- * at 32 channels or 32 outputs. */
+ * at 32 channels or 32 outputs.
+ * At stride 2 the tiles save only 1.44x the multiplies (1.2x in 1-D) and per-call transforms weigh
+ * more: Winograd / direct one-shot at one thread on AVX-512, 2-D (input sizes): 128 channels 56x56
+ * 0.90, 256 channels 28x28 0.97, 64 channels 112x112 0.95 but 56x56 1.04, 512 channels 14x14
+ * (16 tiles) 1.13, 8 images of 64 channels 28x28 1.24, 32 channels 1.2-1.3; 1-D: 128 channels 1024
+ * 0.83, 256 channels 256 0.94, 64 channels 512 1.00. */
 static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   if (!plan_has(plan, FC_ALGORITHM_WINOGRAD)) return 0;
   const int64_t tiles = p->batch * fc_div_ceil(p->out[1], 2) * fc_div_ceil(p->out[2], 2);
+  if (p->stride[2] == 2)
+    return fc_min(p->in_per_group, p->out_per_group) >= 128 &&
+           tiles >= (p->kernel[1] == 1 ? 64 : 49);
   if (p->kernel[1] == 1) /* a 1-D layer (a 2-D one Winograd runs is 3x3) */
     return p->in_per_group >= 64 && p->out_per_group >= 64 && tiles >= 64;
   return p->in_per_group >= 16 && p->out_per_group >= 16 && (!plan->borrowed || tiles >= 16);
@@ -186,12 +194,14 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (winograd_pays(plan, p)) {
-    *why = p->kernel[1] == 1 ? "Winograd F(2, 3): >= 64 input and output channels per group, and "
-                               ">= 128 outputs to amortise the transforms"
-           : plan->borrowed  ? "Winograd: >= 16 input and output channels per group, and >= 16 "
-                               "tiles to amortise transforming the weights for this one call"
-                             : "Winograd: >= 16 input and output channels per group, and the plan "
-                               "transformed the weights once";
+    *why = p->stride[2] == 2 ? "Winograd at stride 2: >= 128 input and output channels per group, "
+                               "and enough tiles to amortise the transforms of its 1.44x saving"
+           : p->kernel[1] == 1 ? "Winograd F(2, 3): >= 64 input and output channels per group, and "
+                                 ">= 128 outputs to amortise the transforms"
+           : plan->borrowed    ? "Winograd: >= 16 input and output channels per group, and >= 16 "
+                                 "tiles to amortise transforming the weights for this one call"
+                            : "Winograd: >= 16 input and output channels per group, and the plan "
+                              "transformed the weights once";
     return FC_ALGORITHM_WINOGRAD;
   }
   if (p->dtype == FC_DTYPE_FLOAT32 && fc_simd_kernels_selected()) {

@@ -439,7 +439,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
     if (padded) {
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < channels; c++)
-        fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * g.plane);
+        fc_pad_channel(kernels->pad_rows_f32, p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
              : forward_gemm(call, kernels, &g, padded, offset, x, y)) {

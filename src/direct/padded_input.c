@@ -3,41 +3,79 @@
 
 #include <string.h>
 
-void fc_pad_rows(const fc_problem *p, const padded_input *g, const float *x, int64_t d, int64_t h0,
-                 int64_t h1, float *dst) {
-  const int64_t row_floats = g->sw * g->wq, id = d - p->pad[0];
-  /* Phase by phase, so each phase's valid slots are found once (two divisions): a Winograd tile
-   * block pads a few short rows per channel, where per-row divisions and memset calls cost as
-   * much as the copy (resnet50.l3.3x3: 14-float rows). */
-  for (int64_t phase = 0; phase < g->sw; phase++) {
-    /* phase slot i holds input column i * sw + phase - pad: inside the row for i in [lo, hi) */
-    const int64_t first = phase - p->pad[2];
-    int64_t lo, hi;
-    fc_valid_outputs(p->in[2], g->wq, g->sw, first, &lo, &hi);
-    float *out = dst + phase * g->wq;
-    for (int64_t h = h0; h < h1; h++, out += row_floats) {
-      const int64_t ih = h - p->pad[1];
-      if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
-        memset(out, 0, (size_t)g->wq * sizeof(float));
-        continue;
-      }
-      const float *row = x + (id * p->in[1] + ih) * p->in[2];
-      for (int64_t i = 0; i < lo; i++) out[i] = 0.0f;
-      if (g->sw == 1) {
-        memcpy(out + lo, row + lo + first, (size_t)(hi - lo) * sizeof(float));
-      } else if (g->sw == 2) { /* a constant stride the compiler vectorises */
-        const float *src = row + first;
-        for (int64_t i = lo; i < hi; i++) out[i] = src[2 * i];
-      } else {
-        const float *src = row + lo * g->sw + first;
-        for (int64_t i = lo; i < hi; i++, src += g->sw) out[i] = *src;
-      }
-      for (int64_t i = hi; i < g->wq; i++) out[i] = 0.0f;
+#include "simd/simd.h"
+
+/* Slots [lo, hi) of a row's phases from src (the row from slot lo's phase-0 column on):
+ * out[phase * wq + i] = src[(i - lo) * sw + phase]. */
+static void split_phases(float *out, int64_t wq, const float *src, int64_t lo, int64_t hi,
+                         int64_t sw) {
+  for (int64_t i = lo; i < hi; i++, src += sw)
+    for (int64_t phase = 0; phase < sw; phase++) out[phase * wq + i] = src[phase];
+}
+
+/* The same for 2 and 4 phases, FC_L slots at a time: sw vectors of the row deinterleaved (the last
+ * ones partial, masked). Winograd's rows are short (resnet50.l2.3x3s2's 14 slots), which the
+ * compiler's vectorisation of the scalar loop left to its scalar remainder. */
+FC_INLINE void split_phases_vectors(float *out, int64_t wq, const float *src, int64_t lo,
+                                    int64_t hi, int sw) {
+  for (int64_t i = lo; i < hi; i += FC_L, src += sw * FC_L) {
+    const int n = (int)(hi - i < FC_L ? hi - i : FC_L);
+    fc_vf a[4], phase[4];
+    for (int k = 0; k < sw; k++)
+      a[k] = n == FC_L ? fc_load(src + k * FC_L)
+                       : fc_load_partial(src + k * FC_L, fc_clamp_lanes(n * sw - k * FC_L));
+    if (sw == 2) {
+      phase[0] = fc_even(a[0], a[1]);
+      phase[1] = fc_odd(a[0], a[1]);
+    } else {
+      const fc_vf even_lo = fc_even(a[0], a[1]), odd_lo = fc_odd(a[0], a[1]),
+                  even_hi = fc_even(a[2], a[3]), odd_hi = fc_odd(a[2], a[3]);
+      phase[0] = fc_even(even_lo, even_hi);
+      phase[1] = fc_even(odd_lo, odd_hi);
+      phase[2] = fc_odd(even_lo, even_hi);
+      phase[3] = fc_odd(odd_lo, odd_hi);
+    }
+    for (int k = 0; k < sw; k++) {
+      if (n == FC_L)
+        fc_store(out + k * wq + i, phase[k]);
+      else
+        fc_store_partial(out + k * wq + i, phase[k], n);
     }
   }
 }
 
-void fc_pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst) {
-  for (int64_t d = 0; d < g->dp; d++)
-    fc_pad_rows(p, g, x, d, 0, g->hp, dst + d * g->hp * g->sw * g->wq);
+void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const float *x, int64_t d,
+                             int64_t h0, int64_t h1, float *dst) {
+  const int64_t sw = g->sw, wq = g->wq, row_floats = sw * wq, id = d - p->pad[0];
+  const int64_t width = p->in[2], left = p->pad[2];
+  /* Slot i of phase b holds input column i * sw + b - left. In slots [lo, hi) every phase's column
+   * lies inside the row; the slots outside are the few at the padding. Row by row, each input row
+   * read once: a Winograd tile block pads a few short rows per channel, where a pass per phase
+   * and per row cost more than the copy (resnet50.l2.3x3s2, 4 phases of 15 floats: 17%). */
+  int64_t lo, hi, unused;
+  fc_valid_outputs(width, wq, sw, -left, &lo, &unused);
+  fc_valid_outputs(width, wq, sw, sw - 1 - left, &unused, &hi);
+  hi = fc_max(lo, hi);
+  for (int64_t h = h0; h < h1; h++, dst += row_floats) {
+    const int64_t ih = h - p->pad[1];
+    if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
+      memset(dst, 0, (size_t)row_floats * sizeof(float));
+      continue;
+    }
+    const float *row = x + (id * p->in[1] + ih) * p->in[2];
+    for (int64_t i = 0; i < wq; i++) {
+      if (i == lo) i = hi; /* the slots between come next, whole */
+      for (int64_t phase = 0; phase < sw && i < wq; phase++) {
+        const int64_t column = i * sw + phase - left;
+        dst[phase * wq + i] = column >= 0 && column < width ? row[column] : 0.0f;
+      }
+    }
+    const float *src = row + lo * sw - left;
+    switch (sw) { /* the strides the engines use most, vectorised */
+      case 1: memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float)); break;
+      case 2: split_phases_vectors(dst, wq, src, lo, hi, 2); break;
+      case 4: split_phases_vectors(dst, wq, src, lo, hi, 4); break;
+      default: split_phases(dst, wq, src, lo, hi, sw);
+    }
+  }
 }

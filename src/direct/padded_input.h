@@ -13,11 +13,17 @@ typedef struct padded_input {
   int64_t dp;
 } padded_input;
 
-/* Writes the g->plane floats of one channel (x: its dense [in depth][in height][in width]). */
-void fc_pad_channel(const fc_problem *p, const padded_input *g, const float *x, float *dst);
+/* Writes padded rows [h0, h1) of padded depth d (row h0 at dst), x being the channel's dense
+ * [in depth][in height][in width]. An ISA kernel (the table's pad_rows_f32): the phase split
+ * vectorises into that ISA's shuffles. */
+typedef void (*fc_pad_rows_fn)(const fc_problem *p, const padded_input *g, const float *x,
+                               int64_t d, int64_t h0, int64_t h1, float *dst);
 
-/* Writes padded rows [h0, h1) of padded depth d (row h0 at dst). */
-void fc_pad_rows(const fc_problem *p, const padded_input *g, const float *x, int64_t d, int64_t h0,
-                 int64_t h1, float *dst);
+/* Writes the g->plane floats of one channel. */
+static inline void fc_pad_channel(fc_pad_rows_fn pad_rows, const fc_problem *p,
+                                  const padded_input *g, const float *x, float *dst) {
+  for (int64_t d = 0; d < g->dp; d++)
+    pad_rows(p, g, x, d, 0, g->hp, dst + d * g->hp * g->sw * g->wq);
+}
 
 #endif

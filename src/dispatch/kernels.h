@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "direct/conv_dense.h"
+#include "direct/padded_input.h"
 #include "gemm/gemm.h"
 #include "winograd/winograd.h"
 
@@ -67,6 +68,7 @@ typedef struct fc_simd_kernels {
                                          const float *weight, const float *bias, float *y,
                                          int64_t first_plane, int64_t end_plane, float *stage);
   const fc_winograd_kernels *winograd;
+  fc_pad_rows_fn pad_rows_f32;
 } fc_simd_kernels;
 
 /* The selected ISA's table, or NULL when only the portable engines run. */

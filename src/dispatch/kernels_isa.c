@@ -18,6 +18,8 @@ void FC_SYM(fc_conv_depthwise3x3_channels_f32)(const fc_depthwise3x3 *shape, con
                                                int64_t first_plane, int64_t end_plane,
                                                float *stage);
 extern const fc_winograd_kernels FC_SYM(fc_winograd_kernels);
+void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const float *x, int64_t d,
+                             int64_t h0, int64_t h1, float *dst);
 
 const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .isa = FC_STR_ISA,
@@ -30,4 +32,5 @@ const fc_simd_kernels FC_SYM(fc_simd_kernels) = {
     .conv_depthwise3x3_f32 = FC_SYM(fc_conv_depthwise3x3_f32),
     .conv_depthwise3x3_channels_f32 = FC_SYM(fc_conv_depthwise3x3_channels_f32),
     .winograd = &FC_SYM(fc_winograd_kernels),
+    .pad_rows_f32 = FC_SYM(fc_pad_rows_f32),
 };

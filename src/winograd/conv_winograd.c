@@ -1,7 +1,7 @@
 /* The Winograd engines (winograd.h): F(2x2, 3x3) ("winograd") and the opt-in F(4x4, 3x3)
- * ("winograd_f4"), one mechanism parameterised by the tile's output size m; float32, 1-D or 2-D,
- * 3-tap kernels, stride 1, any dilation (tiles of the polyphase components), any padding and
- * groups, either layout, on a SIMD ISA. Work
+ * ("winograd_f4"), one mechanism parameterised by the tile; float32, 1-D or 2-D, 3-tap kernels,
+ * stride 1 with any dilation (tiles of the polyphase components) or, F(2x2) only, stride 2
+ * undilated (its own tile), any padding and groups, either layout, on a SIMD ISA. Work
  * items are (image, group, block of tiles, part of the output-channel blocks): an item
  * transforms its tile block's input into the GEMM's slivers (the threads together, into one V,
  * for a single streamed image split into parts), then per output-channel block runs
@@ -59,19 +59,27 @@ static void tile_row_origin(const phases *ph, int64_t tile_row, int64_t *row, in
   *column = phase % ph->dil_w;
 }
 
-/* The tile kernels of F(m x m) (F(m) for a 1-D layer, whose height kernel is 1) on this ISA. */
-static const fc_winograd_tile *tile_kernels(int m, int64_t kernel_h) {
-  return &fc_simd_kernels_selected()->winograd->tiles[m == 4][kernel_h == 1];
+/* The tile kernels of F(m x m) (F(m) for a 1-D layer, whose height kernel is 1) at the layer's
+ * stride on this ISA. */
+static const fc_winograd_tile *tile_kernels(int m, int64_t kernel_h, int64_t stride_w) {
+  const int kind = stride_w == 2 ? FC_WINOGRAD_F2_STRIDE2
+                   : m == 4      ? FC_WINOGRAD_F4
+                                 : FC_WINOGRAD_F2;
+  return &fc_simd_kernels_selected()->winograd->tiles[kind][kernel_h == 1];
 }
 
-/* The same for both tile sizes. */
-static const char *unsupported_reason(const fc_conv_params *p) {
+static const char *unsupported_reason(const fc_conv_params *p, int m) {
   if (p->dtype != FC_DTYPE_FLOAT32) return "Winograd computes float32 only";
   if (p->transposed) return "Winograd does not compute transposed convolution";
   if (!(p->spatial_dims == 2 && p->kernel[1] == 3 && p->kernel[2] == 3) &&
       !(p->spatial_dims == 1 && p->kernel[2] == 3))
     return "Winograd needs a 1-D layer with a 3-tap kernel or a 2-D layer with a 3x3 kernel";
-  if (p->stride[1] != 1 || p->stride[2] != 1) return "Winograd needs stride 1";
+  const int one_d = p->spatial_dims == 1;
+  if (p->stride[2] == 2 && p->stride[1] == (one_d ? 1 : 2)) {
+    if (m != 2) return "Winograd F(4x4) needs stride 1 (F(2x2) also computes stride 2)";
+    if (p->dilation[1] != 1 || p->dilation[2] != 1) return "Winograd at stride 2 needs dilation 1";
+  } else if (p->stride[1] != 1 || p->stride[2] != 1)
+    return "Winograd needs stride 1, or stride 2 along every axis";
   if (!fc_simd_kernels_selected()) return "Winograd needs a SIMD instruction set (none selected)";
   return NULL;
 }
@@ -82,7 +90,7 @@ static const char *unsupported_reason(const fc_conv_params *p) {
 static fc_status prepare(const fc_conv_params *p, const void *weight, void **state, int64_t *bytes,
                          int m) {
   const fc_gemm_ops *ops = fc_simd_kernels_selected()->gemm_f32;
-  const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1]);
+  const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1], p->stride[2]);
   const int64_t groups = p->groups, icg = p->in_channels / groups, ocg = p->out_channels / groups;
   const int64_t frequencies = tile->t_h * tile->t_w, taps = p->kernel[1] * p->kernel[2];
   winograd_state *st = calloc(1, sizeof *st);
@@ -170,6 +178,7 @@ typedef struct block_source {
   const padded_input *g;
   const fc_winograd_grid *grid;
   const float *x, *padded;
+  fc_pad_rows_fn pad_rows;
 } block_source;
 
 /* Input channels [ic0, ic1) of group grp of image n, at tiles [t0, t0 + slivers->tiles), into
@@ -189,7 +198,7 @@ static void transform_input(const block_source *s, int64_t n, int64_t grp, int64
   /* The block's tile rows from 0, read from their padded rows h0 on. */
   const int64_t tiles_w = s->grid->tiles_w, tr0 = t0 / tiles_w,
                 tr1 = (t0 + slivers->tiles - 1) / tiles_w;
-  const int64_t h0 = tr0 * tile->m_h, h1 = tr1 * tile->m_h + tile->t_h;
+  const int64_t h0 = tr0 * tile->step_h, h1 = tr1 * tile->step_h + tile->t_h;
   const float *in = s->x + first * p->in_volume;
   /* The input rows behind them, prefetched two channels ahead: short runs a plane apart, which
    * the hardware prefetcher does not follow (vgg16.conv1_2 14.2 -> 13.8 ms). */
@@ -198,7 +207,7 @@ static void transform_input(const block_source *s, int64_t n, int64_t grp, int64
     if (ic + 2 < ic1)
       for (int64_t o = r0 * p->in[2]; o < r1 * p->in[2]; o += 16)
         __builtin_prefetch(in + (ic + 2) * p->in_volume + o, 0, 3);
-    fc_pad_rows(p, s->g, in + ic * p->in_volume, 0, h0, h1, staging);
+    s->pad_rows(p, s->g, in + ic * p->in_volume, 0, h0, h1, staging);
     tile->input_f32(staging, s->grid, t0 - tr0 * tiles_w, v, v_stride, slivers, ic);
   }
 }
@@ -207,14 +216,14 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
   const fc_gemm_tile *gemm = fc_gemm_tile_for_rows(kernels->gemm_f32, (size_t)p->out_per_group);
-  const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1]);
+  const fc_winograd_tile *tile = tile_kernels(m, p->kernel[1], p->stride[2]);
   const winograd_state *st = call->state;
   const int64_t icg = p->in_per_group, ocg = p->out_per_group, mr = gemm->mr;
   const int frequencies = tile->t_h * tile->t_w;
   const int64_t taps = p->kernel[1] * p->kernel[2];
-  /* The output's phases in tiles. The padded copy is split into m_w d_w phases along the width:
-   * tile column c of tile j of width phase b reads copy phase b + d_w (c % m_w), index
-   * j + c / m_w (padded_input.h), so consecutive tiles of a tile row read consecutive floats. */
+  /* The output's phases in tiles. The padded copy is split into step_w d_w phases along the
+   * width: tile column c of tile j of width phase b reads copy phase b + d_w (c % step_w), index
+   * j + c / step_w (padded_input.h), so consecutive tiles of a tile row read consecutive floats. */
   const int64_t dil_h = p->dilation[1], dil_w = p->dilation[2];
   const phases ph = {.m_h = tile->m_h,
                      .m_w = tile->m_w,
@@ -223,10 +232,11 @@ static fc_status execute(const fc_engine_call *call, int m) {
                      .tiles_h = fc_div_ceil(fc_div_ceil(p->out[1], dil_h), tile->m_h),
                      .tiles_w = fc_div_ceil(fc_div_ceil(p->out[2], dil_w), tile->m_w)};
   const int64_t tiles_w = ph.tiles_w, tile_rows = dil_h * dil_w * ph.tiles_h;
-  const int64_t hp = dil_h * (tile->m_h * ph.tiles_h + tile->t_h - tile->m_h),
-                wq = tiles_w + (tile->t_w - 1) / tile->m_w, row_floats = tile->m_w * dil_w * wq;
+  const int64_t step_h = tile->step_h, step_w = tile->step_w;
+  const int64_t hp = dil_h * (step_h * ph.tiles_h + tile->t_h - step_h),
+                wq = tiles_w + (tile->t_w - 1) / step_w, row_floats = step_w * dil_w * wq;
   const int64_t plane = hp * row_floats;
-  const padded_input g = {.hp = hp, .sw = tile->m_w * dil_w, .wq = wq, .dp = 1, .plane = plane};
+  const padded_input g = {.hp = hp, .sw = step_w * dil_w, .wq = wq, .dp = 1, .plane = plane};
   const int64_t channels = p->batch * p->in_channels;
   /* Undilated tile rows are consecutive padded rows: each item pads the rows of its tile block
    * channel by channel into a staging buffer that stays in L1, right before their transform,
@@ -291,8 +301,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t packed = skewed(fc_div_ceil(ocg, mr) * mr * icg);
   const int64_t all_u_floats = !st && !streamed ? p->groups * frequencies * packed : 0;
   /* Padded rows of the tallest block's tile rows (a block may start at a tile row's end). */
-  const int64_t staging_floats = ((tb_max + tiles_w - 2) / tiles_w + 1) * tile->m_h * row_floats +
-                                 (tile->t_h - tile->m_h) * row_floats;
+  const int64_t staging_floats =
+      (((tb_max + tiles_w - 2) / tiles_w + 1) * step_h + tile->t_h - step_h) * row_floats;
   float *padded =
       staged ? NULL
              : fc_scratch_get((size_t)(channels * plane + FC_WINOGRAD_SLACK) * sizeof(float));
@@ -312,10 +322,10 @@ static fc_status execute(const fc_engine_call *call, int m) {
     return FC_STATUS_OUT_OF_MEMORY;
   }
   if (!staged) memset(padded + channels * plane, 0, FC_WINOGRAD_SLACK * sizeof(float));
-  for (int64_t r = 0; r < tile_rows; r++) {
+  for (int64_t r = 0; r < tile_rows; r++) { /* a strided layer is undilated: one phase */
     int64_t row, phase;
     tile_row_origin(&ph, r, &row, &phase);
-    row_origins[r] = row * row_floats + phase * wq;
+    row_origins[r] = p->stride[1] * row * row_floats + phase * wq;
   }
   const fc_winograd_grid grid = {.row_origins = row_origins,
                                  .tiles_w = tiles_w,
@@ -325,8 +335,13 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const float *w = call->weight, *u_all = st ? st->u : all_u;
   const int64_t u_all_stride = st ? st->packed_floats : packed;
   float *y = call->output;
-  const block_source source = {
-      .p = p, .tile = tile, .g = &g, .grid = &grid, .x = x, .padded = padded};
+  const block_source source = {.p = p,
+                               .tile = tile,
+                               .g = &g,
+                               .grid = &grid,
+                               .x = x,
+                               .padded = padded,
+                               .pad_rows = kernels->pad_rows_f32};
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)
   {
@@ -341,7 +356,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
     if (!staged) /* the same for every thread, as a worksharing loop needs */
 #pragma omp for schedule(static) nowait
       for (int64_t c = 0; c < channels; c++)
-        fc_pad_channel(p, &g, x + c * p->in_volume, padded + c * plane);
+        fc_pad_channel(kernels->pad_rows_f32, p, &g, x + c * p->in_volume, padded + c * plane);
     if (all_u) {
       const int64_t panels = fc_div_ceil(ocg, mr);
 #pragma omp for schedule(static) nowait
@@ -439,7 +454,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
 /* The two engines: the tile size bound into each entry point. */
 #define WINOGRAD_ENGINE(NAME, ALGORITHM, M)                                                  \
   static const char *NAME##_unsupported_reason(const fc_conv_params *p) {                    \
-    return unsupported_reason(p);                                                            \
+    return unsupported_reason(p, M);                                                         \
   }                                                                                          \
   static fc_status NAME##_prepare(const fc_conv_params *p, const void *weight, int one_shot, \
                                   void **state, int64_t *bytes) {                            \

@@ -16,6 +16,12 @@
  * width (padded_input.h), so tile column c of consecutive tiles is one vector: of an undilated
  * layer only a tile block's rows of one channel at a time, padded right before their transform.
  *
+ * Stride 2 (undilated, every axis) is the same mechanism with another tile: two outputs per axis
+ * from five inputs, tiles four inputs apart. Its even taps over the even inputs are F(2, 2), three
+ * products, and its middle tap over the odd inputs two more: 5 x 5 = 25 products per channel pair
+ * for a 2 x 2 tile against direct's 36, with transforms of +-1 coefficients only (as exact as
+ * direct). The padded copy is then split into 4 phases (the tile step) along the width.
+ *
  * Dilation d (per axis) is the same computation on the input's polyphase components: outputs o and
  * o + d read inputs o + k d, so the outputs of one phase (row mod d_h, column mod d_w) are an
  * undilated convolution of the inputs of that phase, and a tile is an ordinary tile of one phase
@@ -70,8 +76,9 @@ typedef struct fc_winograd_grid {
 /* A tile size's kernels for one ISA. Arguments are pointers and integers only: the core is
  * compiled without AVX, and a float argument costs an SSE/AVX transition per call. */
 typedef struct fc_winograd_tile {
-  int m_h, m_w; /* outputs per tile along the height (1 for a 1-D layer) and the width */
-  int t_h, t_w; /* inputs per tile: m + 2, or 1 along the height of a 1-D layer */
+  int m_h, m_w;       /* outputs per tile along the height (1 for a 1-D layer) and the width */
+  int t_h, t_w;       /* inputs per tile: m + 2 (5 for stride 2), or 1 along a 1-D layer's height */
+  int step_h, step_w; /* inputs between consecutive tiles: stride x m */
   /* One group's weights w[oc][ic][k_h][k_w] (k = t - m + 1) to U_f for every frequency f, packed
    * as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows: u + f * u_stride. */
   void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,
@@ -89,11 +96,14 @@ typedef struct fc_winograd_tile {
                      int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w);
 } fc_winograd_tile;
 
-/* The tile sizes of one ISA, indexed [m == 4][1-D layer], and the check auto makes before choosing
+/* Which tile: F(2) and F(4) at stride 1, F(2) at stride 2. */
+enum { FC_WINOGRAD_F2, FC_WINOGRAD_F4, FC_WINOGRAD_F2_STRIDE2, FC_WINOGRAD_TILE_KINDS };
+
+/* The tiles of one ISA, indexed [kind][1-D layer], and the check auto makes before choosing
  * Winograd: whether count floats are all finite (an Inf in a tile can make Winograd's outputs NaN
  * where direct's are finite). */
 typedef struct fc_winograd_kernels {
-  fc_winograd_tile tiles[2][2];
+  fc_winograd_tile tiles[FC_WINOGRAD_TILE_KINDS][2];
   int (*all_finite_f32)(const float *x, int64_t count);
 } fc_winograd_kernels;
 

@@ -15,18 +15,20 @@
 
 /* Winograd F(m, k) along one axis (Toom-Cook: interpolation points, the last one infinity). */
 typedef struct axis {
-  int m, k, t; /* outputs, taps, inputs (t = m + k - 1) */
+  int m, k, t; /* outputs, taps, inputs (t = m + k - 1, or s m + k - s at stride s) */
+  int step;    /* inputs between consecutive tiles: s m */
   float bt[MAX_T][MAX_T], g[MAX_T][MAX_K], at[MAX_M][MAX_T];
 } axis;
 
 /* A 1-D layer's height: one output from one input with one tap. */
-static const axis identity = {1, 1, 1, {{1}}, {{1}}, {{1}}};
+static const axis identity = {1, 1, 1, 1, {{1}}, {{1}}, {{1}}};
 
 /* F(2, 3), points 0, 1, -1 (Lavin and Gray). */
 static const axis f2 = {
     2,
     3,
     4,
+    2,
     {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
     {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}},
     {{1, 1, 1, 0}, {0, 1, -1, -1}},
@@ -40,6 +42,7 @@ static const axis f4 = {
     4,
     3,
     6,
+    4,
     {{1, -1.5f, -2, 1.5f, 1, 0},
      {0, -1, 0.5f, 2.5f, 1, 0},
      {0, 1, -2.5f, 0.5f, 1, 0},
@@ -56,6 +59,19 @@ static const axis f4 = {
      {0, 1, -1, 0.5f, -2, 0},
      {0, 1, 1, 0.25f, 4, 0},
      {0, 1, -1, 0.125f, -8, 1}},
+};
+
+/* F(2, 3) at stride 2: y0 = g0 x0 + g1 x1 + g2 x2, y1 = g0 x2 + g1 x3 + g2 x4. The even taps over
+ * x0, x2, x4 are F(2, 2) with points 0, 1, infinity: (x0 - x2) g0, x2 (g0 + g2), (x4 - x2) g2; the
+ * middle tap over x1 and x3 is two plain products. Five products for six, all coefficients +-1. */
+static const axis f2_stride2 = {
+    2,
+    3,
+    5,
+    4,
+    {{1, 0, -1, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, -1, 0, 1}, {0, 1, 0, 0, 0}, {0, 0, 0, 1, 0}},
+    {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}},
+    {{1, 1, 0, 1, 0}, {0, 1, 1, 0, 1}},
 };
 
 /* sum_i c[i * cs] x[i * xs] over i < n, for constant coefficients: zeros skipped, +-1 as adds. */
@@ -268,7 +284,7 @@ FC_INLINE void weights_for_tile(const axis *h, const axis *w_axis, const float *
 FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
                      const fc_winograd_grid *g, int64_t first, float *v, int64_t v_stride,
                      const fc_winograd_slivers *slivers, int64_t channel) {
-  const int m = w_axis->m;
+  const int step = w_axis->step;
   const int64_t tiles = slivers->tiles, tiles_w = g->tiles_w;
   const int64_t row_step = g->row_step, phase_step = g->phase_step;
   const int64_t last = fc_winograd_sliver_start(slivers, tiles - 1);
@@ -282,7 +298,7 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
       for (int r = 0; r < h->t; r++)
 #pragma GCC unroll 6
         for (int c = 0; c < w_axis->t; c++)
-          d[r][c] = fc_load(origin + r * row_step + (c % m) * phase_step + c / m);
+          d[r][c] = fc_load(origin + r * row_step + (c % step) * phase_step + c / step);
     } else {
 #pragma GCC unroll 6
       for (int r = 0; r < h->t; r++)
@@ -297,7 +313,8 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
         for (int r = 0; r < h->t; r++)
 #pragma GCC unroll 6
           for (int c = 0; c < w_axis->t; c++)
-            d[r][c] += fc_load_lanes(origin + r * row_step + (c % m) * phase_step + c / m, lo, hi);
+            d[r][c] +=
+                fc_load_lanes(origin + r * row_step + (c % step) * phase_step + c / step, lo, hi);
         lo = hi;
       }
     }
@@ -385,6 +402,8 @@ TILE(f2, f2, f2x2)
 TILE(identity, f2, f2x1)
 TILE(f4, f4, f4x4)
 TILE(identity, f4, f4x1)
+TILE(f2_stride2, f2_stride2, f2x2_stride2)
+TILE(identity, f2_stride2, f2x1_stride2)
 
 /* Exponent bits all ones (Inf or NaN) in any lane, OR-ed over the vectors without a branch: on the
  * ISA's vectors, as the core's SSE2 loop took 3 % of resnet50.l1.3x3's time. */
@@ -399,11 +418,20 @@ static int all_finite(const float *x, int64_t count) {
   return !any;
 }
 
-/* m_h, m_w as constants (a static initializer cannot read the axis structs). */
-#define ENTRY(M_H, M_W, NAME) \
-  { M_H, M_W, M_H == 1 ? 1 : M_H + 2, M_W + 2, NAME##_weights, NAME##_input, NAME##_output }
+/* The sizes as constants (a static initializer cannot read the axis structs): a 1-D layer's height
+ * is one output from one input per tile. */
+#define ENTRY_2D(M, T, STEP, NAME) \
+  { M, M, T, T, STEP, STEP, NAME##_weights, NAME##_input, NAME##_output }
+#define ENTRY_1D(M, T, STEP, NAME) \
+  { 1, M, 1, T, 1, STEP, NAME##_weights, NAME##_input, NAME##_output }
 
 const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {
-    .tiles = {{ENTRY(2, 2, f2x2), ENTRY(1, 2, f2x1)}, {ENTRY(4, 4, f4x4), ENTRY(1, 4, f4x1)}},
+    .tiles =
+        {
+            [FC_WINOGRAD_F2] = {ENTRY_2D(2, 4, 2, f2x2), ENTRY_1D(2, 4, 2, f2x1)},
+            [FC_WINOGRAD_F4] = {ENTRY_2D(4, 6, 4, f4x4), ENTRY_1D(4, 6, 4, f4x1)},
+            [FC_WINOGRAD_F2_STRIDE2] = {ENTRY_2D(2, 5, 4, f2x2_stride2),
+                                        ENTRY_1D(2, 5, 4, f2x1_stride2)},
+        },
     .all_finite_f32 = all_finite,
 };
