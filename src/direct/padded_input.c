@@ -6,40 +6,44 @@
 #include "simd/simd.h"
 
 /* Slots [lo, hi) of a row's phases from src (the row from slot lo's phase-0 column on):
- * out[phase * wq + i] = src[(i - lo) * sw + phase]. */
+ * out[phase * wq + i] = src[(i - lo) * sw + phase], phase by phase (contiguous stores). */
 static void split_phases(float *out, int64_t wq, const float *src, int64_t lo, int64_t hi,
                          int64_t sw) {
-  for (int64_t i = lo; i < hi; i++, src += sw)
-    for (int64_t phase = 0; phase < sw; phase++) out[phase * wq + i] = src[phase];
+  for (int64_t phase = 0; phase < sw; phase++)
+    for (int64_t i = lo; i < hi; i++) out[phase * wq + i] = src[(i - lo) * sw + phase];
 }
 
-/* The same for 2 and 4 phases, FC_L slots at a time: sw vectors of the row deinterleaved (the last
- * ones partial, masked). Winograd's rows are short (resnet50.l2.3x3s2's 14 slots), which the
- * compiler's vectorisation of the scalar loop left to its scalar remainder. */
+#define MAX_VECTOR_PHASES 8
+/* The same for sw a power of two up to MAX_VECTOR_PHASES, FC_L slots at a time: sw vectors of the
+ * row (the last ones partial, masked) deinterleaved by log2(sw) rounds of even / odd splits, which
+ * leave phase k in vector k. Winograd's rows are short (resnet50.l2.3x3s2's 4 phases of 14 slots),
+ * which the compiler's vectorisation of the scalar loop left to its scalar remainder. */
 FC_INLINE void split_phases_vectors(float *out, int64_t wq, const float *src, int64_t lo,
                                     int64_t hi, int sw) {
   for (int64_t i = lo; i < hi; i += FC_L, src += sw * FC_L) {
     const int n = (int)(hi - i < FC_L ? hi - i : FC_L);
-    fc_vf a[4], phase[4];
+    fc_vf a[MAX_VECTOR_PHASES];
+#pragma GCC unroll 8
     for (int k = 0; k < sw; k++)
       a[k] = n == FC_L ? fc_load(src + k * FC_L)
                        : fc_load_partial(src + k * FC_L, fc_clamp_lanes(n * sw - k * FC_L));
-    if (sw == 2) {
-      phase[0] = fc_even(a[0], a[1]);
-      phase[1] = fc_odd(a[0], a[1]);
-    } else {
-      const fc_vf even_lo = fc_even(a[0], a[1]), odd_lo = fc_odd(a[0], a[1]),
-                  even_hi = fc_even(a[2], a[3]), odd_hi = fc_odd(a[2], a[3]);
-      phase[0] = fc_even(even_lo, even_hi);
-      phase[1] = fc_even(odd_lo, odd_hi);
-      phase[2] = fc_odd(even_lo, even_hi);
-      phase[3] = fc_odd(odd_lo, odd_hi);
+#pragma GCC unroll 3
+    for (int round = 1; round < sw; round *= 2) {
+      fc_vf b[MAX_VECTOR_PHASES];
+#pragma GCC unroll 4
+      for (int j = 0; j < sw / 2; j++) {
+        b[j] = fc_even(a[2 * j], a[2 * j + 1]);
+        b[sw / 2 + j] = fc_odd(a[2 * j], a[2 * j + 1]);
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < sw; k++) a[k] = b[k];
     }
+#pragma GCC unroll 8
     for (int k = 0; k < sw; k++) {
       if (n == FC_L)
-        fc_store(out + k * wq + i, phase[k]);
+        fc_store(out + k * wq + i, a[k]);
       else
-        fc_store_partial(out + k * wq + i, phase[k], n);
+        fc_store_partial(out + k * wq + i, a[k], n);
     }
   }
 }
@@ -75,6 +79,7 @@ void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const f
       case 1: memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float)); break;
       case 2: split_phases_vectors(dst, wq, src, lo, hi, 2); break;
       case 4: split_phases_vectors(dst, wq, src, lo, hi, 4); break;
+      case 8: split_phases_vectors(dst, wq, src, lo, hi, 8); break;
       default: split_phases(dst, wq, src, lo, hi, sw);
     }
   }
