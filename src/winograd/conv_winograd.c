@@ -212,6 +212,14 @@ static void transform_input(const block_source *s, int64_t n, int64_t grp, int64
   }
 }
 
+/* Tiles [t0, t0 + tb) of block b of `blocks`: whole slivers of nr tiles, spread evenly. */
+static void tile_block(int64_t nr, int64_t tiles, int64_t blocks, int64_t b, int64_t *t0,
+                       int64_t *tb) {
+  const int64_t slivers = fc_div_ceil(tiles, nr);
+  *t0 = nr * (b * slivers / blocks);
+  *tb = fc_min(tiles, nr * ((b + 1) * slivers / blocks)) - *t0;
+}
+
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
@@ -254,24 +262,36 @@ static fc_status execute(const fc_engine_call *call, int m) {
                        image_v <= FC_WINOGRAD_STREAMED_BLOCKS * FC_WINOGRAD_BLOCK_FLOATS;
   /* Blocks of consecutive tiles (in row-major order, so a block may start and end inside a tile
    * row) whose V fits the budget: whole slivers of the GEMM's nr tiles, spread evenly, the last
-   * block taking the ragged end. With threads, as many more as make the items divide among them
-   * while each block keeps two slivers: the threads then share the tiles evenly, and splitting
-   * output channels instead would transform the same input twice. */
+   * block taking the ragged end. With threads, when the items would not divide among them: one
+   * block fewer if that divides them and the budget is kept to within half a sliver (a last sliver
+   * of a few tiles joins the block before it: 196 tiles in 48-wide slivers are 4 blocks, which
+   * 2 threads share), else as many more as divide them while each block keeps two slivers. The
+   * threads then share the tiles evenly, where splitting output channels instead would transform
+   * the same input twice. */
   const int64_t tiles = tile_rows * tiles_w, image_slivers = fc_div_ceil(tiles, gemm->nr);
-  int64_t blocks =
-      streamed ? 1
-               : fc_div_ceil(image_slivers,
-                             fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * gemm->nr)));
-  while (!streamed && call->num_threads > 1 &&
-         (p->batch * p->groups * blocks) % call->num_threads && image_slivers / (blocks + 1) >= 2)
-    blocks++;
-  const int64_t tb_max = fc_min(tiles, fc_div_ceil(image_slivers, blocks) * gemm->nr);
+  const int64_t block_tiles =
+      gemm->nr * fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * gemm->nr));
+  const int64_t images = p->batch * p->groups;
+  int64_t blocks = streamed ? 1 : fc_div_ceil(tiles, block_tiles);
+  if (!streamed && call->num_threads > 1 && (images * blocks) % call->num_threads) {
+    const int64_t rounded = fc_max(1, (2 * tiles + block_tiles) / (2 * block_tiles));
+    if (rounded < blocks && (images * rounded) % call->num_threads == 0)
+      blocks = rounded;
+    else
+      while ((images * blocks) % call->num_threads && image_slivers / (blocks + 1) >= 2) blocks++;
+  }
+  int64_t tb_max = 0;
+  for (int64_t b = 0; b < blocks; b++) {
+    int64_t t0, tb;
+    tile_block(gemm->nr, tiles, blocks, b, &t0, &tb);
+    tb_max = fc_max(tb_max, tb);
+  }
   /* Work items (image, group, tile block, part of the output-channel blocks). Channel blocks are
    * whole panels of the GEMM's mr rows, as few as keep M (and a streamed U) within budget, spread
    * evenly. When the items would not divide among the threads, the channel blocks are split into
    * as few parts as make them divide (each part transforms its tile block's input again, but for
    * one streamed image of one group, whose threads transform it together: shared_v). */
-  const int64_t outer = p->batch * p->groups * blocks, panels = fc_div_ceil(ocg, mr);
+  const int64_t outer = images * blocks, panels = fc_div_ceil(ocg, mr);
   int64_t panels_per_block = FC_WINOGRAD_M_FLOATS / (frequencies * tb_max * mr);
   if (streamed)
     panels_per_block = fc_min(panels_per_block, FC_WINOGRAD_U_FLOATS / (frequencies * icg * mr));
@@ -397,8 +417,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
       const int64_t part = item % parts, b = item / parts % blocks,
                     grp = item / (parts * blocks) % p->groups,
                     n = item / (parts * blocks * p->groups);
-      const int64_t t0 = gemm->nr * (b * image_slivers / blocks),
-                    tb = fc_min(tiles, gemm->nr * ((b + 1) * image_slivers / blocks)) - t0;
+      int64_t t0, tb;
+      tile_block(gemm->nr, tiles, blocks, b, &t0, &tb);
       const fc_winograd_slivers slivers = sliver_layout(gemm, tb, icg);
       const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
       if (!shared_v) transform_input(&source, n, grp, t0, &slivers, 0, icg, staging, v, v_stride);
