@@ -53,6 +53,11 @@ CASES = [
     ("sweeps of several panels", 1, 16, 70, (30, 30), (3, 3), 2, ((1, 1), (1, 1)), 1, 1),
     ("1-D over 1024 columns", 1, 24, 33, (2100,), (5,), 1, ((2, 2),), 1, 1),
     ("stride 2 row bands", 1, 130, 37, (57, 45), (3, 3), 2, ((1, 0), (1, 1)), 1, 1),
+    # small maps with a long reduction: the functional API runs them as the implicit GEMM on
+    # AVX-512 (conv_direct_simd.c, small_map_gemm), plans the dense kernel
+    ("small map", 2, 171, 37, (7, 7), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
+    ("small map groups 2 stride 2", 1, 400, 42, (13, 11), (3, 3), 2, ((1, 0), (0, 2)), 1, 2),
+    ("small map dilation 2", 1, 180, 50, (6, 5), (3, 3), 1, ((2, 2), (2, 2)), 2, 1),
 ]
 
 
@@ -78,3 +83,18 @@ def test_dense_kernel_matches_reference(case, threads):
     plan = fastconv.Convolution(w, b, **args, **kw)
     for _ in range(2):
         assert rel_err(plan(x), ref) <= TOLERANCE
+
+
+def test_small_map_channels_last():
+    """A small map with a long reduction (the implicit GEMM on AVX-512) in channels-last layout."""
+    x, w, b = _layer(2, 171, 37, (7, 6), (3, 3), 1, seed=17)
+    ref = reference_conv(x, w, b, stride=1, pad_pairs=((1, 1), (0, 1)), dilation=1, groups=1)
+    y = fastconv.conv2d(
+        np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+        w,
+        b,
+        padding=((1, 1), (0, 1)),
+        layout="channels_last",
+        algorithm="direct",
+    )
+    assert rel_err(np.ascontiguousarray(y.transpose(0, 3, 1, 2)), ref) <= TOLERANCE

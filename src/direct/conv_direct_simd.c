@@ -80,6 +80,29 @@ typedef struct simd_state {
   const fc_gemm_tile *tile; /* the GEMM's, for the panels of packed */
 } simd_state;
 
+/* A one-shot dense layer of a small map with a long reduction runs the implicit GEMM instead: the
+ * dense kernel transposes every weight per call (a fifth of resnet50.l4.3x3's time), which few
+ * output positions leave unamortised, where the GEMM reads the weights in place (its first
+ * micro-kernels pack them as they go) and 49 positions fill a 48-column sliver and one narrow
+ * column. Measured at one thread on AVX-512, time over ORT's in one process, calls alternating with
+ * the GEMM's first (in parentheses second: the call after ORT's finds less of its weights in L3,
+ * which favours the other), dense -> GEMM: 7x7 maps with 192, 256, 384, 512 channels 1.32 -> 1.30,
+ * 1.29 -> 1.22, 1.09 -> 1.06, 1.03 -> 0.94 (1.05 -> 0.95-0.98), 512 channels on 8x8 1.07 -> 0.96
+ * (1.10 -> 1.00), on 4x4 1.32 -> 1.23 (1.19 -> 1.21), two 7x7 images of 512 channels 1.16 -> 0.97
+ * (1.18 -> 1.02); but 128 channels on 7x7 (a reduction of 1152) 1.34 -> 1.42, and larger maps lose,
+ * GEMM second: 9x9 with 256 channels 1.14 -> 1.24, 14x14 (resnet50.l3.3x3) 1.05 -> 1.09, 14x14 with
+ * 512 channels 1.06 -> 1.10 (alternating builds: resnet50.l4.3x3 1.10-1.11 -> 0.99-1.03, l3.3x3
+ * unchanged). A plan's weights, packed once for the dense kernel, stay dense. On AVX2 the GEMM lost
+ * on all of them: resnet50.l4.3x3 1.71 -> 2.31, 256 channels on 7x7 1.97 -> 2.60; so the positions
+ * are the ISA's (fc_simd_kernels.gemm_max_positions: 64 on AVX-512, 0 elsewhere). */
+#define GEMM_MIN_REDUCTION 1536
+
+static int small_map_gemm(const fc_problem *p, const simd_state *st,
+                          const fc_simd_kernels *kernels) {
+  return !st->packed && p->out_volume <= kernels->gemm_max_positions &&
+         p->in_per_group * p->kernel_volume >= GEMM_MIN_REDUCTION;
+}
+
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
  * a transposed layer, W_g^T (ocg * kvol x icg), for j < groups * ceil(m / MR). */
 static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int transposed, int64_t m,
@@ -396,7 +419,8 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   if (fc_depthwise3x3_layer(p) && !(p->in_channels == 1 && fc_plane_layer(p, kernels)))
     return fc_forward_depthwise3x3(call, kernels, x, y);
   if (fc_plane_layer(p, kernels)) return fc_forward_planes(call, kernels, x, y);
-  if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels)) {
+  if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels) &&
+      !small_map_gemm(p, call->state, kernels)) {
     const dense_operands op = {
         p,
         call->weight,

@@ -61,6 +61,9 @@ typedef struct fc_simd_kernels {
   void (*conv_rows_f32)(const struct fc_conv_rows *rows);
   void (*conv_plane_f32)(const struct fc_conv_plane *plane);
   int64_t plane_outputs_lanes; /* FC_PLANE_OUTPUTS_LANES (conv_plane.h) */
+  /* one-shot dense layers of at most this many output positions run the implicit GEMM (0: none;
+   * conv_direct_simd.c, small_map_gemm) */
+  int64_t gemm_max_positions;
   void (*conv_depthwise3x3_f32)(const fc_depthwise3x3 *shape, const float *x, const float *weight,
                                 const float *bias, float *y, int64_t first_plane, int64_t end_plane,
                                 float *stage);
