@@ -15,8 +15,7 @@
 /* L1_WEIGHT_BYTES: panel weights per pass over the band, out of a 48 KiB L1 (Zen 5), the band
  * lines and accumulators of the tile in flight taking the rest. AVX2: 24 KiB against 16 KiB,
  * deeplab.dil2 and resnet50.l2.3x3s2 2-10% faster; 36 KiB ran resnet50.l4.3x3 4% slower. AVX-512
- * (32 input channels of 3 x 3 taps per pass of packed weights, not 16; half when the run packs,
- * pass_channels): 36 KiB against 24 KiB, resnet50.l2.3x3s2
+ * (32 input channels of 3 x 3 taps per pass, not 16): 36 KiB against 24 KiB, resnet50.l2.3x3s2
  * 1.5-2.5% and deeplab.dil2 2% faster, the other resnet50 3 x 3 layers 0.5-1%; 45 KiB no better. */
 #if FC_VEC_BYTES == 32
 #define TILE_MR 6
@@ -498,13 +497,15 @@ FC_INLINE void prefetch_step(prefetch *f) {
 }
 
 /* Input channels per pass over the band: the most (a multiple of 8) whose weights, taps * NR
- * floats per channel and panel, stay within L1_WEIGHT_BYTES for `panels` panels, so that
- * every tile of the pass reads them from L1; half of it when `packing` in the run, the next pass's
- * raw weights, fetched during the pass, sharing L1 with the pass's (AVX-512: resnet50.l4.3x3 2%
- * faster with 16 channels per pass than with 32, 2% slower with 8; AVX2 no different). */
-static int64_t pass_channels(int64_t taps, int64_t panels, int packing) {
-  const int64_t fit =
-      L1_WEIGHT_BYTES / (packing ? 2 : 1) / (panels * taps * TILE_NR * (int64_t)sizeof(float));
+ * floats per channel and panel, stay within L1_WEIGHT_BYTES for `panels` panels, so that every
+ * tile of the pass reads them from L1. Also when the run packs them (though the next pass's raw
+ * weights, fetched during the pass, then share L1 with the pass's): half the passes halve the
+ * accumulators' loads and stores and the packing calls (AVX-512, one thread, time over ORT's in
+ * alternating processes, 16 -> 32 channels per pass: resnet50.l3.3x3 1.082 -> 1.071, l2.3x3
+ * 1.054 -> 1.040; AVX2, 16 -> 40 channels: l3 unchanged, l4.3x3 1.82 -> 1.77. Once measured 2%
+ * slower on resnet50.l4.3x3 at AVX-512, which now runs the GEMM). */
+static int64_t pass_channels(int64_t taps, int64_t panels) {
+  const int64_t fit = L1_WEIGHT_BYTES / (panels * taps * TILE_NR * (int64_t)sizeof(float));
   return max64(CB, fit / CB * CB);
 }
 
@@ -517,7 +518,7 @@ static int64_t pass_channels(int64_t taps, int64_t panels, int packing) {
  * the packing: a quarter of resnet50.l4.3x3's time (one band of 4 tiles, 32 passes). */
 static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   const int64_t width = it->col1 - it->col0, pixels = (it->row1 - it->row0) * width;
-  const int64_t k = it->channels * it->taps, pass = pass_channels(it->taps, it->sweep, !it->weight);
+  const int64_t k = it->channels * it->taps, pass = pass_channels(it->taps, it->sweep);
   const int64_t acc_panel = (pixels + TILE_MR - 1) / TILE_MR * TILE_MR * TILE_NR;
   const int64_t tiles = (pixels + TILE_MR - 1) / TILE_MR;
   const int64_t pass_floats = min64(pass, nc) * it->taps * TILE_NR;
