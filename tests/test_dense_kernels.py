@@ -8,7 +8,8 @@ in a last block, 1 to 7) and the 16-channel register tile (AVX2; 32 on AVX-512, 
 1-D and 3-D, groups 2, asymmetric padding, fewer than 8 input channels with a long reduction, and
 layers big enough to be cut into several channel blocks, passes over input channels, row bands
 (stride 2: L2-sized bands, ragged last band) or column bands, or swept several panels of output
-channels at a time (stride 2, ragged last panel).
+channels at a time (stride 2, ragged last panel), and a one-band map whose output channels the
+threads split.
 Each runs through the functional API (whose weights are packed during the call, fused with their
 use when one band covers the map) and a plan called twice (packed once), at one and two threads.
 
@@ -58,6 +59,9 @@ CASES = [
     ("small map", 2, 171, 37, (7, 7), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
     ("small map groups 2 stride 2", 1, 400, 42, (13, 11), (3, 3), 2, ((1, 0), (0, 2)), 1, 2),
     ("small map dilation 2", 1, 180, 50, (6, 5), (3, 3), 1, ((2, 2), (2, 2)), 2, 1),
+    # weights outweighing the input of a one-band map: threads split the output channels of a
+    # one-shot call (forward_dense.c, split_channels), three panels on AVX-512 for two threads
+    ("output channels among threads", 1, 67, 70, (10, 11), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
 ]
 
 
