@@ -86,34 +86,6 @@ FC_INLINE void store_lanes(float *d, v8 v, int n) {
     memcpy(d, &v, (size_t)n * sizeof(float));
 }
 
-/* Rows [0, n) of src (ldw floats apart; n a constant once inlined, rows past it zero), 8 floats
- * each, transposed: lanes [0, n) of column j of them to dst + at[j]. transpose8's steps in named
- * vectors: GCC kept its arrays on the stack here, a store and a reload per row. */
-#define ROW(i) (i < n ? (v8)(*(const v8u *)(src + (i)*ldw)) : (v8){0})
-#define LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13)
-#define HI(a, b) __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15)
-#define LO2(a, b) __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13)
-#define HI2(a, b) __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15)
-#define PUT(j, a, b)                                                                    \
-  store_lanes(dst + at[j], __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11), n); \
-  store_lanes(dst + at[j + 4], __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15), n);
-FC_INLINE void transpose8_to(const float *FC_RESTRICT src, int64_t ldw, float *FC_RESTRICT dst,
-                             const int64_t *at, const int n) {
-  const v8 r0 = ROW(0), r1 = ROW(1), r2 = ROW(2), r3 = ROW(3), r4 = ROW(4), r5 = ROW(5),
-           r6 = ROW(6), r7 = ROW(7);
-  const v8 t0 = LO(r0, r1), t1 = HI(r0, r1), t2 = LO(r2, r3), t3 = HI(r2, r3), t4 = LO(r4, r5),
-           t5 = HI(r4, r5), t6 = LO(r6, r7), t7 = HI(r6, r7);
-  const v8 u0 = LO2(t0, t2), u1 = HI2(t0, t2), u2 = LO2(t1, t3), u3 = HI2(t1, t3), u4 = LO2(t4, t6),
-           u5 = HI2(t4, t6), u6 = LO2(t5, t7), u7 = HI2(t5, t7);
-  PUT(0, u0, u4) PUT(1, u1, u5) PUT(2, u2, u6) PUT(3, u3, u7)
-}
-#undef ROW
-#undef LO
-#undef HI
-#undef LO2
-#undef HI2
-#undef PUT
-
 /* Where the panel layout (conv_dense.h) puts column c * taps + t, for the columns of whole
  * 8-channel blocks in order: a counter, no division per column. */
 typedef struct plain_column {
@@ -148,8 +120,16 @@ static void pack_whole(int64_t taps, int64_t whole, const float *FC_RESTRICT w, 
     /* all NR rows of the 8 columns in turn, so that each column's NR floats (whole lines) are
      * written at once, not a line a quarter at a time over 4 passes of the panel */
 #pragma GCC unroll 4
-    for (int og = 0; og < TILE_NR; og += 8) /* rows past NR (NEON's 12) zero */
-      transpose8_to(w + og * ldw + k0, ldw, dst + og, at, TILE_NR - og < 8 ? TILE_NR - og : 8);
+    for (int og = 0; og < TILE_NR; og += 8) {
+      v8 in[8], out[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) /* rows past NR (NEON's 12) zero */
+        in[i] = og + i < TILE_NR ? (v8)(*(const v8u *)(w + (og + i) * ldw + k0)) : (v8){0};
+      transpose8(in, out);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++)
+        store_lanes(dst + og + at[j], out[j], TILE_NR - og < 8 ? TILE_NR - og : 8);
+    }
   }
 }
 
