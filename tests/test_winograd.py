@@ -81,6 +81,22 @@ def check(
     assert rel_err(y, ref) < TOLERANCE[algorithm] * math.sqrt(reduction)
 
 
+def check_one_shot_and_plan(rng, batch, cin, cout, size, groups, threads, algorithm, layout, stride=1):
+    """A random 2-D layer (padding 1, bias) against the reference, and its one-shot call against a
+    plan's: the one transforms the weights itself (streamed or whole), the other once."""
+    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, 1, groups, threads, algorithm, layout, stride=stride)
+    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "channels_last" else x
+    kw = dict(stride=stride, padding=1, groups=groups, algorithm=algorithm, layout=layout)
+    plan = fastconv.Convolution(w, b, **kw)
+    one_shot = fastconv.conv2d(xin, w, b, num_threads=threads, **kw)
+    np.testing.assert_allclose(
+        one_shot, plan(xin, num_threads=threads), rtol=0, atol=1e-5 * np.abs(one_shot).max()
+    )
+
+
 PADDINGS = [0, 1, 2, ((0, 1), (1, 0)), ((2, 0), (0, 2)), "same", "valid"]
 SIZES = [(1, 1), (2, 3), (3, 3), (5, 7), (8, 8), (13, 17), (30, 9)]
 
@@ -256,17 +272,7 @@ def test_stride2_1d_matches_reference(layout, padding, length):
 @pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
 def test_stride2_channels_groups_threads_layouts(batch, cin, cout, size, groups, threads, layout):
     rng = np.random.default_rng(cin + cout + threads)
-    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
-    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
-    b = rng.standard_normal(cout, dtype=np.float32)
-    check(x, w, b, 1, groups, threads, "winograd", layout, stride=2)
-    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "channels_last" else x
-    kw = dict(stride=2, padding=1, groups=groups, algorithm="winograd", layout=layout)
-    one_shot = fastconv.conv2d(xin, w, b, num_threads=threads, **kw)
-    plan = fastconv.Convolution(w, b, **kw)
-    np.testing.assert_allclose(
-        one_shot, plan(xin, num_threads=threads), rtol=0, atol=1e-5 * np.abs(one_shot).max()
-    )
+    check_one_shot_and_plan(rng, batch, cin, cout, size, groups, threads, "winograd", layout, stride=2)
 
 
 def test_f4_refuses_stride_2():
@@ -299,17 +305,7 @@ def test_f4_refuses_stride_2():
 @pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
 def test_one_shot_equals_plan_and_reference(batch, cin, cout, size, groups, threads, algorithm, layout):
     rng = np.random.default_rng(cin + cout)
-    x = rng.standard_normal((batch, cin, *size), dtype=np.float32)
-    w = rng.standard_normal((cout, cin // groups, 3, 3), dtype=np.float32)
-    b = rng.standard_normal(cout, dtype=np.float32)
-    check(x, w, b, 1, groups, threads, algorithm, layout)
-    xin = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if layout == "channels_last" else x
-    kw = dict(padding=1, groups=groups, algorithm=algorithm, layout=layout)
-    plan = fastconv.Convolution(w, b, **kw)
-    one_shot = fastconv.conv2d(xin, w, b, num_threads=threads, **kw)
-    np.testing.assert_allclose(
-        one_shot, plan(xin, num_threads=threads), rtol=0, atol=1e-5 * np.abs(one_shot).max()
-    )
+    check_one_shot_and_plan(rng, batch, cin, cout, size, groups, threads, algorithm, layout)
 
 
 @pytest.mark.parametrize("threads", [2, 3])
