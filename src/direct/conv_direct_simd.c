@@ -92,9 +92,11 @@ typedef struct simd_state {
  * (1.18 -> 1.02); but 128 channels on 7x7 (a reduction of 1152) 1.34 -> 1.42, and larger maps lose,
  * GEMM second: 9x9 with 256 channels 1.14 -> 1.24, 14x14 (resnet50.l3.3x3) 1.05 -> 1.09, 14x14 with
  * 512 channels 1.06 -> 1.10 (alternating builds: resnet50.l4.3x3 1.10-1.11 -> 0.99-1.03, l3.3x3
- * unchanged). A plan's weights, packed once for the dense kernel, stay dense. On AVX2 the GEMM lost
- * on all of them: resnet50.l4.3x3 1.71 -> 2.31, 256 channels on 7x7 1.97 -> 2.60; so the positions
- * are the ISA's (fc_simd_kernels.gemm_max_positions: 64 on AVX-512, 0 elsewhere). */
+ * unchanged). In-process ratios flatter fastconv (ORT runs slower there); each in its own process
+ * (run.py, as compare.sh), resnet50.l4.3x3 went 1.37-1.40 -> 1.16-1.20x ORT. A plan's weights,
+ * packed once for the dense kernel, stay dense. On AVX2 the GEMM lost on all of them:
+ * resnet50.l4.3x3 1.71 -> 2.31, 256 channels on 7x7 1.97 -> 2.60; so the positions are the ISA's
+ * (fc_simd_kernels.gemm_max_positions: 64 on AVX-512, 0 elsewhere). */
 #define GEMM_MIN_REDUCTION 1536
 
 static int small_map_gemm(const fc_problem *p, const simd_state *st,
