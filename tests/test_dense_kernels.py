@@ -59,6 +59,9 @@ CASES = [
     ("small map", 2, 171, 37, (7, 7), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
     ("small map groups 2 stride 2", 1, 400, 42, (13, 11), (3, 3), 2, ((1, 0), (0, 2)), 1, 2),
     ("small map dilation 2", 1, 180, 50, (6, 5), (3, 3), 1, ((2, 2), (2, 2)), 2, 1),
+    # whole 8-row panels on 7x7: one 48-column sliver and a column reduced along k (gemm_f32.c,
+    # driver_one_sliver_and_column), a reduction of 1620 = 6 K blocks + 84
+    ("small map of one sliver and a column", 1, 180, 48, (7, 7), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),
     # weights outweighing the input of a one-band map: threads split the output channels of a
     # one-shot call (forward_dense.c, split_channels), three panels on AVX-512 for two threads
     ("output channels among threads", 1, 67, 70, (10, 11), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),

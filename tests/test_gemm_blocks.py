@@ -85,3 +85,20 @@ def test_narrow_columns_match_reference(columns, rows, k):
     kw = dict(algorithm="direct", num_threads=1)
     assert rel_err(fastconv.conv2d(x, w, b, **kw), ref) <= TOLERANCE
     assert rel_err(fastconv.Convolution(w, b, **kw)(x), ref) <= TOLERANCE
+
+
+# A one-shot GEMM of one full sliver and one column more, in whole panels, reads A in place and
+# reduces the last column along k (gemm_f32.c, driver_one_sliver_and_column): the tiles' widths + 1
+# (17, 25 on AVX2; 33, 49 on AVX-512) with rows that fill their panels (24 fills 4, 6 and 8 rows;
+# 42 and 56 fill 14), reductions of one AVX-512 vector, off one (45) and past one K block (300).
+@pytest.mark.parametrize("k", [16, 45, 300])
+@pytest.mark.parametrize("rows", [24, 42, 56])
+@pytest.mark.parametrize("columns", [17, 25, 33, 49])
+def test_one_sliver_and_column_match_reference(columns, rows, k):
+    rng = np.random.default_rng(columns * 1000 + rows + k)
+    x = rng.standard_normal((1, k, 1, columns)).astype(np.float32)
+    w = rng.standard_normal((rows, k, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(rows).astype(np.float32)
+    ref = reference_conv(x, w, b, stride=1, pad_pairs=0, groups=1)
+    for bias, want in ((b, ref), (None, ref - b.reshape(-1, 1, 1))):
+        assert rel_err(fastconv.conv2d(x, w, bias, algorithm="direct"), want) <= TOLERANCE

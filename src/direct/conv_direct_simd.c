@@ -413,6 +413,23 @@ static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
+/* Where each tap of `channels` input channels starts in the padded input, channel by channel:
+ * offset[c * kvol + tap]. Counted up loop by loop, each column's phase and slot worked out once:
+ * per-entry divisions took 3 % of resnet50.l4.3x3 (4608 entries of a 1 ms layer). */
+static void tap_offsets(const fc_problem *p, const padded_input *g, int64_t channels,
+                        int64_t *offset) {
+  const int64_t kw_count = p->kernel[2];
+  for (int64_t kw = 0; kw < kw_count; kw++) {
+    const int64_t tap_w = kw * p->dilation[2], column = tap_w % g->sw * g->wq + tap_w / g->sw;
+    int64_t *o = offset + kw;
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t kd = 0; kd < p->kernel[0]; kd++)
+        for (int64_t kh = 0; kh < p->kernel[1]; kh++, o += kw_count)
+          *o = c * g->plane +
+               (kd * p->dilation[0] * g->hp + kh * p->dilation[1]) * g->sw * g->wq + column;
+  }
+}
+
 static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
                             const float *x, float *y) {
   const fc_problem *p = call->problem;
@@ -451,13 +468,7 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
       return FC_STATUS_OUT_OF_MEMORY;
     }
     memset(padded + channels * g.plane, 0, FC_PATCHES_SLACK * sizeof(float));
-    for (int64_t r = 0; r < (rows ? kvol : depth); r++) {
-      const int64_t k = r % kvol, kw = k % p->kernel[2], kh = k / p->kernel[2] % p->kernel[1],
-                    kd = k / (p->kernel[2] * p->kernel[1]), tap_w = kw * p->dilation[2];
-      offset[r] = r / kvol * g.plane +
-                  (kd * p->dilation[0] * g.hp + kh * p->dilation[1]) * g.sw * g.wq +
-                  tap_w % g.sw * g.wq + tap_w / g.sw;
-    }
+    tap_offsets(p, &g, rows ? 1 : p->in_per_group, offset);
   }
   int failed = 0;
 #pragma omp parallel num_threads(call->num_threads) if (call->num_threads > 1)

@@ -34,11 +34,14 @@ typedef void (*fc_gemm_ukernel_fn)(size_t kc, const float *a, const float *b, fl
 /* The same, the first micro-kernels over a block packing as they read: A unpacked when lda != 0
  * (row i at raw_a + i * lda, all MR rows C's; its panel written to a), B a plain matrix when
  * ldb != 0 (its sliver's rows at raw_b, ldb apart, a full NR wide; written to b); one at least
- * (gemm_f32_ukernel.inc, UK_PACK). */
+ * (gemm_f32_ukernel.inc, UK_PACK). With dot non-NULL (and lda), A is read in place only (a
+ * unused) and one more column of B, column[0:kc], is reduced along k per row: dot[i * L + l] +=
+ * sum over k = l mod L of A(i, k) column[k], L the ISA's vector lanes, whose lanes the caller sums
+ * into C's column n. */
 typedef void (*fc_gemm_pack_ukernel_fn)(size_t kc, const float *raw_a, size_t lda, float *a,
                                         const float *raw_b, size_t ldb, float *b, float *c,
                                         size_t ldc, size_t m, size_t n, int accumulate,
-                                        const float *bias);
+                                        const float *bias, const float *column, float *dot);
 
 /* Columns below which the narrow kernel takes them (1 to 7 last columns, or a GEMM that narrow). */
 #define FC_GEMM_NARROW_NR 8
