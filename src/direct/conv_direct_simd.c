@@ -425,8 +425,8 @@ static void tap_offsets(const fc_problem *p, const padded_input *g, int64_t chan
     for (int64_t c = 0; c < channels; c++)
       for (int64_t kd = 0; kd < p->kernel[0]; kd++)
         for (int64_t kh = 0; kh < p->kernel[1]; kh++, o += kw_count)
-          *o = c * g->plane +
-               (kd * p->dilation[0] * g->hp + kh * p->dilation[1]) * g->sw * g->wq + column;
+          *o = c * g->plane + (kd * p->dilation[0] * g->hp + kh * p->dilation[1]) * g->sw * g->wq +
+               column;
   }
 }
 
