@@ -54,6 +54,12 @@ CASES = [
     ("sweeps of several panels", 1, 16, 70, (30, 30), (3, 3), 2, ((1, 1), (1, 1)), 1, 1),
     ("1-D over 1024 columns", 1, 24, 33, (2100,), (5,), 1, ((2, 2),), 1, 1),
     ("stride 2 row bands", 1, 130, 37, (57, 45), (3, 3), 2, ((1, 0), (1, 1)), 1, 1),
+    # tiles of output rows whose kernel rows (slices) read padding skip those taps, all of them in
+    # the first rows (planes) here, where the padding reaches past the kernel (conv_dense_f32.c,
+    # live_taps)
+    ("padding past the kernel", 1, 16, 20, (6, 14), (3, 3), 1, ((4, 3), (2, 2)), 1, 1),
+    ("3-D padding past the kernel", 1, 9, 17, (3, 5, 6), (3, 3, 3), 1, ((3, 4), (1, 1), (1, 1)), 1, 1),
+    ("padding rows at stride 2", 1, 24, 18, (9, 30), (3, 3), 2, ((3, 2), (1, 1)), 1, 1),
     # small maps with a long reduction: the functional API runs them as the implicit GEMM on
     # AVX-512 (conv_direct_simd.c, small_map_gemm), plans the dense kernel
     ("small map", 2, 171, 37, (7, 7), (3, 3), 1, ((1, 1), (1, 1)), 1, 1),

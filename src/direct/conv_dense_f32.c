@@ -270,13 +270,14 @@ FC_INLINE void block_taps(fc_vf acc[TILE_MR][TILE_NV], const float *const px[TIL
   }
 }
 
-/* acc[mr][NR] (zero first) += sum over channels c < nc and taps t of band[c][pixel r + tap t] *
- * the weights of (c, t) (w: the first channel's, the panel layout of conv_dense.h), for the first
- * mr (a constant) of the tile's pixels */
-FC_INLINE void tile_rows(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT tap_offset,
-                         const float *FC_RESTRICT band, int64_t slab_floats,
-                         const int64_t *FC_RESTRICT pixel, const float *FC_RESTRICT w,
-                         float *FC_RESTRICT acc_out, int first, const int mr) {
+/* acc[mr][NR] (zero first) += sum over channels c < nc and taps begin <= t < end (of taps) of
+ * band[c][pixel r + tap t] * the weights of (c, t) (w: the first channel's, the panel layout of
+ * conv_dense.h), for the first mr (a constant) of the tile's pixels */
+FC_INLINE void tile_rows(int64_t nc, int64_t taps, int64_t begin, int64_t end,
+                         const int64_t *FC_RESTRICT tap_offset, const float *FC_RESTRICT band,
+                         int64_t slab_floats, const int64_t *FC_RESTRICT pixel,
+                         const float *FC_RESTRICT w, float *FC_RESTRICT acc_out, int first,
+                         const int mr) {
   fc_vf acc[TILE_MR][TILE_NV];
 #pragma GCC unroll 16
   for (int r = 0; r < mr; r++)
@@ -292,9 +293,13 @@ FC_INLINE void tile_rows(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT ta
     const int lanes = (int)min64(CB, nc - c8);
     /* one copy of the loop per channel count and addressing, each with constant displacements */
     switch (lanes + (linear ? CB : 0)) {
-#define LANES_CASE(n)                                                \
-  case n: block_taps(acc, px, taps, tap_offset, w, mr, n, 0); break; \
-  case n + CB: block_taps(acc, px, taps, tap_offset, w, mr, n, 1); break;
+#define LANES_CASE(n)                                                                        \
+  case n:                                                                                    \
+    block_taps(acc, px, end - begin, tap_offset + begin, w + begin * n * TILE_NR, mr, n, 0); \
+    break;                                                                                   \
+  case n + CB:                                                                               \
+    block_taps(acc, px, end - begin, tap_offset + begin, w + begin * n * TILE_NR, mr, n, 1); \
+    break;
       LANES_CASE(1)
       LANES_CASE(2)
       LANES_CASE(3)
@@ -315,22 +320,23 @@ FC_INLINE void tile_rows(int64_t nc, int64_t taps, const int64_t *FC_RESTRICT ta
 
 /* A whole tile, and a half one for a last tile of at most MR / 2 pixels (resnet50.l4.3x3: 7 x 7
  * outputs are 3 tiles of 14 and one of 7, which a whole tile ran at half its FMAs' worth). */
-__attribute__((noinline)) static void tile(int64_t nc, int64_t taps,
+__attribute__((noinline)) static void tile(int64_t nc, int64_t taps, int64_t begin, int64_t end,
                                            const int64_t *FC_RESTRICT tap_offset,
                                            const float *FC_RESTRICT band, int64_t slab_floats,
                                            const int64_t *FC_RESTRICT pixel,
                                            const float *FC_RESTRICT w, float *FC_RESTRICT acc_out,
                                            int first) {
-  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR);
+  tile_rows(nc, taps, begin, end, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR);
 }
 
-__attribute__((noinline)) static void half_tile(int64_t nc, int64_t taps,
-                                                const int64_t *FC_RESTRICT tap_offset,
+__attribute__((noinline)) static void half_tile(int64_t nc, int64_t taps, int64_t begin,
+                                                int64_t end, const int64_t *FC_RESTRICT tap_offset,
                                                 const float *FC_RESTRICT band, int64_t slab_floats,
                                                 const int64_t *FC_RESTRICT pixel,
                                                 const float *FC_RESTRICT w,
                                                 float *FC_RESTRICT acc_out, int first) {
-  tile_rows(nc, taps, tap_offset, band, slab_floats, pixel, w, acc_out, first, TILE_MR / 2);
+  tile_rows(nc, taps, begin, end, tap_offset, band, slab_floats, pixel, w, acc_out, first,
+            TILE_MR / 2);
 }
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -451,6 +457,30 @@ static void store_acc_tile(const fc_conv_dense *it, const float *acc, int64_t in
         1);
 }
 
+/* The taps [*begin, *end) of tile `index` that may read input: the taps before and after them
+ * read, for every pixel of the tile, band rows (or slices) of padding only, so the tile skips
+ * them. A tile of one output row on a map with one row of padding skips a kernel row there:
+ * resnet50.l3.3x3's 14 x 14 outputs are 14 tiles, and its first and last skip 3 of 9 taps. */
+static void live_taps(const fc_conv_dense *it, int64_t index, int64_t pixels, int64_t width,
+                      int64_t *begin, int64_t *end) {
+  const int64_t row_pixels = it->stride[2] * it->wq, slice_pixels = it->rows * row_pixels;
+  const int64_t first_row = index * TILE_MR / width,
+                last_row = (min64(pixels, (index + 1) * TILE_MR) - 1) / width;
+  const int64_t d0 = it->od * it->stride[0] - it->pad[0];
+  const int64_t h0 = it->row0 * it->stride[1] - it->pad[1];
+  *begin = 0;
+  *end = it->taps;
+  /* the input row of tap t for output row r of the item: h0 + r * stride + the tap's band row */
+#define PADDING_ONLY(t)                                                             \
+  (d0 + it->tap_offset[t] / slice_pixels < 0 ||                                     \
+   d0 + it->tap_offset[t] / slice_pixels >= it->in[0] ||                            \
+   h0 + last_row * it->stride[1] + it->tap_offset[t] / row_pixels % it->rows < 0 || \
+   h0 + first_row * it->stride[1] + it->tap_offset[t] / row_pixels % it->rows >= it->in[1])
+  while (*begin < *end && PADDING_ONLY(*begin)) ++*begin;
+  while (*end > *begin && PADDING_ONLY(*end - 1)) --*end;
+#undef PADDING_ONLY
+}
+
 /* Rows of raw weights (`rows` rows of `floats` floats, `stride` floats apart) fetched into the
  * cache a few lines per tile of the pass before their packing, so that packing them waits on no
  * memory. */
@@ -531,10 +561,12 @@ static void run(const fc_conv_dense *it, int64_t c0, int64_t nc) {
         tile_pixels(it, i, pixels, width, pixel, NULL);
         prefetch_step(&ahead);
         const int half = pixels - i * TILE_MR <= TILE_MR / 2;
+        int64_t begin, end;
+        live_taps(it, i, pixels, width, &begin, &end);
         for (int64_t q = 0; q < panels; q++) {
           float *acc = it->acc + q * acc_panel + i * TILE_MR * TILE_NR;
-          (half ? half_tile : tile)(pc, it->taps, it->tap_offset, band, it->slab * CB, pixel,
-                                    w + q * w_step, acc, p0 == 0);
+          (half ? half_tile : tile)(pc, it->taps, begin, end, it->tap_offset, band, it->slab * CB,
+                                    pixel, w + q * w_step, acc, p0 == 0);
           /* the last pass stores each tile as it completes, so the output's cache misses overlap
            * the FMAs (stored after the sweep, they stalled resnet50.conv1 a tenth of its time) */
           if (p0 + pass >= nc) {
