@@ -66,6 +66,15 @@ def test_gemm_matches_reference(case, layout, threads):
         assert rel_err(cf(plan(xin)), ref) <= TOLERANCE
 
 
+def _one_row_gemm(columns, rows, k):
+    """A 1x1 layer on one row of `columns` positions: the GEMM rows x k x columns, and its reference."""
+    rng = np.random.default_rng(columns * 1000 + rows + k)
+    x = rng.standard_normal((1, k, 1, columns)).astype(np.float32)
+    w = rng.standard_normal((rows, k, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(rows).astype(np.float32)
+    return x, w, b, reference_conv(x, w, b, stride=1, pad_pairs=0, groups=1)
+
+
 # The last 1 to 7 columns (and GEMMs of fewer than 8) run on the narrow kernel, vectorised along the
 # rows: every width alone and after 48 columns (whole slivers of both AVX2 tiles, 16 and 24), rows
 # off every panel height and past one row block, one reduction step, two K blocks, and an odd K
@@ -77,11 +86,7 @@ NARROW_COLUMNS = [*range(1, 8), *range(49, 56)]
 @pytest.mark.parametrize("rows", [5, 64, 258, 300])
 @pytest.mark.parametrize("columns", NARROW_COLUMNS)
 def test_narrow_columns_match_reference(columns, rows, k):
-    rng = np.random.default_rng(columns * 1000 + rows + k)
-    x = rng.standard_normal((1, k, 1, columns)).astype(np.float32)
-    w = rng.standard_normal((rows, k, 1, 1)).astype(np.float32)
-    b = rng.standard_normal(rows).astype(np.float32)
-    ref = reference_conv(x, w, b, stride=1, pad_pairs=0, groups=1)
+    x, w, b, ref = _one_row_gemm(columns, rows, k)
     kw = dict(algorithm="direct", num_threads=1)
     assert rel_err(fastconv.conv2d(x, w, b, **kw), ref) <= TOLERANCE
     assert rel_err(fastconv.Convolution(w, b, **kw)(x), ref) <= TOLERANCE
@@ -95,10 +100,6 @@ def test_narrow_columns_match_reference(columns, rows, k):
 @pytest.mark.parametrize("rows", [24, 42, 56])
 @pytest.mark.parametrize("columns", [17, 25, 33, 49])
 def test_one_sliver_and_column_match_reference(columns, rows, k):
-    rng = np.random.default_rng(columns * 1000 + rows + k)
-    x = rng.standard_normal((1, k, 1, columns)).astype(np.float32)
-    w = rng.standard_normal((rows, k, 1, 1)).astype(np.float32)
-    b = rng.standard_normal(rows).astype(np.float32)
-    ref = reference_conv(x, w, b, stride=1, pad_pairs=0, groups=1)
+    x, w, b, ref = _one_row_gemm(columns, rows, k)
     for bias, want in ((b, ref), (None, ref - b.reshape(-1, 1, 1))):
         assert rel_err(fastconv.conv2d(x, w, bias, algorithm="direct"), want) <= TOLERANCE
