@@ -13,22 +13,43 @@
  * log2(sw) rounds of even / odd splits, which leave phase k in vector k. Winograd pads short rows
  * (resnet50.l2.3x3s2's 4 phases of 15 slots): a copy per phase, or a vector loop with scalar
  * edges, spent more on loop overhead than on the floats (17% of that layer). */
+FC_INLINE void vector_lanes(int64_t i, int64_t wq, int64_t width, int64_t left, int sw, int k,
+                            int *lo, int *hi) {
+  const int64_t n = wq - i < FC_L ? wq - i : FC_L, c0 = i * sw - left + k * FC_L;
+  const int64_t l = fc_max(0, fc_min(FC_L, -c0)),
+                h = fc_min(fc_min(FC_L, width - c0), n * sw - k * FC_L);
+  *lo = (int)l;
+  *hi = (int)fc_max(l, h);
+}
+
+/* The lanes of every vector of a row of at most ROW_LANES_VECTORS vectors per phase, the same for
+ * all rows of a channel: worked out once, not per row (short rows, as Winograd's, spent more on
+ * them than on the floats). */
+#define ROW_LANES_VECTORS 4
+typedef struct row_lanes {
+  int lo[ROW_LANES_VECTORS][MAX_VECTOR_PHASES], hi[ROW_LANES_VECTORS][MAX_VECTOR_PHASES];
+} row_lanes;
+
 FC_INLINE void pad_row_vectors(float *out, int64_t wq, const float *row, int64_t width,
-                               int64_t left, int sw) {
+                               int64_t left, int sw, const row_lanes *lanes) {
   for (int64_t i = 0; i < wq; i += FC_L) {
     const int n = (int)(wq - i < FC_L ? wq - i : FC_L);
     fc_vf a[MAX_VECTOR_PHASES];
     const int64_t first = i * sw - left; /* the first vector's lane 0's column */
-    if (n == FC_L && first >= 0 && first + sw * FC_L <= width) { /* inside the row */
+    if (lanes) {
+#pragma GCC unroll 8
+      for (int k = 0; k < sw; k++)
+        a[k] =
+            fc_load_lanes(row + first + k * FC_L, lanes->lo[i / FC_L][k], lanes->hi[i / FC_L][k]);
+    } else if (n == FC_L && first >= 0 && first + sw * FC_L <= width) { /* inside the row */
 #pragma GCC unroll 8
       for (int k = 0; k < sw; k++) a[k] = fc_load(row + first + k * FC_L);
     } else {
 #pragma GCC unroll 8
       for (int k = 0; k < sw; k++) {
-        const int64_t c0 = first + k * FC_L;
-        const int64_t lo = fc_max(0, fc_min(FC_L, -c0)),
-                      hi = fc_min(fc_min(FC_L, width - c0), (int64_t)(n * sw - k * FC_L));
-        a[k] = fc_load_lanes(row + c0, (int)lo, (int)fc_max(lo, hi));
+        int lo, hi;
+        vector_lanes(i, wq, width, left, sw, k, &lo, &hi);
+        a[k] = fc_load_lanes(row + first + k * FC_L, lo, hi);
       }
     }
 #pragma GCC unroll 3
@@ -66,6 +87,12 @@ void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const f
                              int64_t h0, int64_t h1, float *dst) {
   const int64_t sw = g->sw, wq = g->wq, row_floats = sw * wq, id = d - p->pad[0];
   const int64_t width = p->in[2], left = p->pad[2];
+  row_lanes lanes;
+  const int short_row = sw <= MAX_VECTOR_PHASES && wq <= ROW_LANES_VECTORS * FC_L;
+  for (int64_t i = 0; short_row && i < wq; i += FC_L)
+    for (int k = 0; k < sw; k++)
+      vector_lanes(i, wq, width, left, (int)sw, k, &lanes.lo[i / FC_L][k], &lanes.hi[i / FC_L][k]);
+  const row_lanes *row_plan = short_row ? &lanes : NULL;
   for (int64_t h = h0; h < h1; h++, dst += row_floats) {
     const int64_t ih = h - p->pad[1];
     if (id < 0 || id >= p->in[0] || ih < 0 || ih >= p->in[1]) {
@@ -74,10 +101,10 @@ void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const f
     }
     const float *row = x + (id * p->in[1] + ih) * p->in[2];
     switch (sw) { /* the phase counts the engines use, as constants */
-      case 1: pad_row_vectors(dst, wq, row, width, left, 1); break;
-      case 2: pad_row_vectors(dst, wq, row, width, left, 2); break;
-      case 4: pad_row_vectors(dst, wq, row, width, left, 4); break;
-      case 8: pad_row_vectors(dst, wq, row, width, left, 8); break;
+      case 1: pad_row_vectors(dst, wq, row, width, left, 1, row_plan); break;
+      case 2: pad_row_vectors(dst, wq, row, width, left, 2, row_plan); break;
+      case 4: pad_row_vectors(dst, wq, row, width, left, 4, row_plan); break;
+      case 8: pad_row_vectors(dst, wq, row, width, left, 8, row_plan); break;
       default: pad_row(dst, wq, row, width, left, sw);
     }
   }
