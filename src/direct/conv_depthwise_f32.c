@@ -42,9 +42,9 @@
  * took 1.3x the time of plain loads. AVX-512 keeps a mask in one register; elsewhere the lane range
  * and a vector of lane masks are kept. */
 #if FC_VEC_BYTES == 64 && defined(__AVX512F__)
-typedef __mmask16 lanes;
-FC_INLINE lanes lanes_of(int lo, int hi) { return fc_mask_(lo, hi); }
-FC_INLINE fc_vf load_masked(const float *p, lanes m) { return (fc_vf)_mm512_maskz_loadu_ps(m, p); }
+typedef fc_lanes lanes;
+FC_INLINE lanes lanes_of(int lo, int hi) { return fc_lanes_of(lo, hi); }
+FC_INLINE fc_vf load_masked(const float *p, lanes m) { return fc_load_masked(p, m); }
 FC_INLINE fc_vf keep_lanes(fc_vf v, lanes m) { return (fc_vf)_mm512_maskz_mov_ps(m, (__m512)v); }
 #else
 typedef struct {

@@ -22,12 +22,12 @@ FC_INLINE void vector_lanes(int64_t i, int64_t wq, int64_t width, int64_t left, 
   *hi = (int)fc_max(l, h);
 }
 
-/* The lanes of every vector of a row of at most ROW_LANES_VECTORS vectors per phase, the same for
- * all rows of a channel: worked out once, not per row (short rows, as Winograd's, spent more on
- * them than on the floats). */
+/* The lanes of every vector of a row of at most ROW_LANES_VECTORS vectors per phase, loaded and
+ * stored, the same for all rows of a channel: worked out once, not per row (short rows, as
+ * Winograd's, spent more on them than on the floats). */
 #define ROW_LANES_VECTORS 4
 typedef struct row_lanes {
-  int lo[ROW_LANES_VECTORS][MAX_VECTOR_PHASES], hi[ROW_LANES_VECTORS][MAX_VECTOR_PHASES];
+  fc_lanes load[ROW_LANES_VECTORS][MAX_VECTOR_PHASES], store[ROW_LANES_VECTORS];
 } row_lanes;
 
 FC_INLINE void pad_row_vectors(float *out, int64_t wq, const float *row, int64_t width,
@@ -39,8 +39,7 @@ FC_INLINE void pad_row_vectors(float *out, int64_t wq, const float *row, int64_t
     if (lanes) {
 #pragma GCC unroll 8
       for (int k = 0; k < sw; k++)
-        a[k] =
-            fc_load_lanes(row + first + k * FC_L, lanes->lo[i / FC_L][k], lanes->hi[i / FC_L][k]);
+        a[k] = fc_load_masked(row + first + k * FC_L, lanes->load[i / FC_L][k]);
     } else if (n == FC_L && first >= 0 && first + sw * FC_L <= width) { /* inside the row */
 #pragma GCC unroll 8
       for (int k = 0; k < sw; k++) a[k] = fc_load(row + first + k * FC_L);
@@ -67,6 +66,8 @@ FC_INLINE void pad_row_vectors(float *out, int64_t wq, const float *row, int64_t
     for (int k = 0; k < sw; k++) {
       if (n == FC_L)
         fc_store(out + k * wq + i, a[k]);
+      else if (lanes)
+        fc_store_masked(out + k * wq + i, a[k], lanes->store[i / FC_L]);
       else
         fc_store_partial(out + k * wq + i, a[k], n);
     }
@@ -89,9 +90,14 @@ void FC_SYM(fc_pad_rows_f32)(const fc_problem *p, const padded_input *g, const f
   const int64_t width = p->in[2], left = p->pad[2];
   row_lanes lanes;
   const int short_row = sw <= MAX_VECTOR_PHASES && wq <= ROW_LANES_VECTORS * FC_L;
-  for (int64_t i = 0; short_row && i < wq; i += FC_L)
-    for (int k = 0; k < sw; k++)
-      vector_lanes(i, wq, width, left, (int)sw, k, &lanes.lo[i / FC_L][k], &lanes.hi[i / FC_L][k]);
+  for (int64_t i = 0; short_row && i < wq; i += FC_L) {
+    lanes.store[i / FC_L] = fc_lanes_of(0, (int)fc_min(FC_L, wq - i));
+    for (int k = 0; k < sw; k++) {
+      int lo, hi;
+      vector_lanes(i, wq, width, left, (int)sw, k, &lo, &hi);
+      lanes.load[i / FC_L][k] = fc_lanes_of(lo, hi);
+    }
+  }
   const row_lanes *row_plan = short_row ? &lanes : NULL;
   for (int64_t h = h0; h < h1; h++, dst += row_floats) {
     const int64_t ih = h - p->pad[1];

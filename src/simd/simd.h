@@ -70,43 +70,57 @@ FC_INLINE fc_vf fc_zero(void) { return (fc_vf){0}; }
 
 /* Ragged edges (0 < n < FC_L lanes; lanes >= n read as 0, memory past p[n-1] untouched).  The only
  * per-ISA code in the kernels: AVX2 and AVX-512 have masked loads/stores that never fault on the
- * masked-off lanes; elsewhere (NEON, the 64-byte test build on AVX2) a copy through the stack. */
+ * masked-off lanes; elsewhere (NEON, the 64-byte test build on AVX2) a copy through the stack.
+ * fc_lanes: the lanes lo <= i < hi of a masked load or store. */
 #if FC_VEC_BYTES == 32 && defined(__AVX2__)
 #include <immintrin.h>
-FC_INLINE __m256i fc_mask_(int lo, int hi) {
+typedef __m256i fc_lanes;
+FC_INLINE fc_lanes fc_lanes_of(int lo, int hi) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), idx),
                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
 }
-/* lanes lo <= i < hi of p[0..L), the others 0; memory outside p[lo..hi) is never touched */
-FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
-  return (fc_vf)_mm256_maskload_ps(p, fc_mask_(lo, hi));
+FC_INLINE fc_vf fc_load_masked(const float *p, fc_lanes m) {
+  return (fc_vf)_mm256_maskload_ps(p, m);
 }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
-  _mm256_maskstore_ps(p, fc_mask_(0, n), (__m256)v);
+FC_INLINE void fc_store_masked(float *p, fc_vf v, fc_lanes m) {
+  _mm256_maskstore_ps(p, m, (__m256)v);
 }
 #elif FC_VEC_BYTES == 64 && defined(__AVX512F__)
 #include <immintrin.h>
-FC_INLINE __mmask16 fc_mask_(int lo, int hi) {
+typedef __mmask16 fc_lanes;
+FC_INLINE fc_lanes fc_lanes_of(int lo, int hi) {
   return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
-FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
-  return (fc_vf)_mm512_maskz_loadu_ps(fc_mask_(lo, hi), p);
+FC_INLINE fc_vf fc_load_masked(const float *p, fc_lanes m) {
+  return (fc_vf)_mm512_maskz_loadu_ps(m, p);
 }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
-  _mm512_mask_storeu_ps(p, fc_mask_(0, n), (__m512)v);
+FC_INLINE void fc_store_masked(float *p, fc_vf v, fc_lanes m) {
+  _mm512_mask_storeu_ps(p, m, (__m512)v);
 }
 #else
-FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
+typedef struct fc_lanes {
+  int lo, hi;
+} fc_lanes;
+FC_INLINE fc_lanes fc_lanes_of(int lo, int hi) { return (fc_lanes){lo, hi}; }
+FC_INLINE fc_vf fc_load_masked(const float *p, fc_lanes m) {
   fc_vf v = {0};
-  if (hi > lo) memcpy((float *)&v + lo, p + lo, (size_t)(hi - lo) * sizeof(float));
+  if (m.hi > m.lo) memcpy((float *)&v + m.lo, p + m.lo, (size_t)(m.hi - m.lo) * sizeof(float));
   return v;
 }
-FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
-  memcpy(p, &v, (size_t)n * sizeof(float));
+FC_INLINE void fc_store_masked(float *p, fc_vf v, fc_lanes m) {
+  if (m.hi > m.lo) memcpy(p + m.lo, (float *)&v + m.lo, (size_t)(m.hi - m.lo) * sizeof(float));
 }
 #endif
+/* lanes lo <= i < hi of p[0..L), the others 0; memory outside p[lo..hi) is never touched (the
+ * lanes as a value, fc_lanes_of, when the same ones serve many loads or stores) */
+FC_INLINE fc_vf fc_load_lanes(const float *p, int lo, int hi) {
+  return fc_load_masked(p, fc_lanes_of(lo, hi));
+}
 FC_INLINE fc_vf fc_load_partial(const float *p, int n) { return fc_load_lanes(p, 0, n); }
+FC_INLINE void fc_store_partial(float *p, fc_vf v, int n) {
+  fc_store_masked(p, v, fc_lanes_of(0, n));
+}
 FC_INLINE int fc_clamp_lanes(int n) { return n < 0 ? 0 : (n > FC_L ? FC_L : n); }
 
 /* ---- lane permutations (constant masks; each ISA lowers them to its own shuffles: AVX2 vpermps /
