@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "direct/conv_dense.h"
+#include "direct/padded_input.h"
 #include "simd/simd.h"
 
 /* L1_WEIGHT_BYTES: panel weights per pass over the band, out of a 48 KiB L1 (Zen 5), the band
@@ -216,7 +217,7 @@ static void build_band(const fc_conv_dense *it, int64_t c0, int64_t nc) {
   /* band column b's pixel in a band row, phase b % sw, slot b / sw (a division per column, once
    * per band, not a phase counter per stored pixel) */
   int32_t place[row_pixels];
-  for (int64_t b = 0; b < row_pixels; b++) place[b] = (int32_t)(b % sw * it->wq + b / sw);
+  for (int64_t b = 0; b < row_pixels; b++) place[b] = (int32_t)fc_phase_split_column(b, sw, it->wq);
   for (int64_t c8 = 0; c8 < nc; c8 += CB) {
     float *slab = it->band + c8 / CB * it->slab * CB;
     const int64_t lanes = min64(CB, nc - c8);

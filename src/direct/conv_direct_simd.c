@@ -420,7 +420,7 @@ static void tap_offsets(const fc_problem *p, const padded_input *g, int64_t chan
                         int64_t *offset) {
   const int64_t kw_count = p->kernel[2];
   for (int64_t kw = 0; kw < kw_count; kw++) {
-    const int64_t tap_w = kw * p->dilation[2], column = tap_w % g->sw * g->wq + tap_w / g->sw;
+    const int64_t column = fc_phase_split_column(kw * p->dilation[2], g->sw, g->wq);
     int64_t *o = offset + kw;
     for (int64_t c = 0; c < channels; c++)
       for (int64_t kd = 0; kd < p->kernel[0]; kd++)

@@ -6,6 +6,7 @@
 
 #include "direct/conv_dense.h"
 #include "direct/direct_simd_parts.h"
+#include "direct/padded_input.h"
 
 int64_t fc_dense_group_floats(const fc_dense_ops *ops, int64_t ocg, int64_t k) {
   return fc_div_ceil(ocg, ops->nr) * ops->nr * k;
@@ -199,7 +200,7 @@ fc_status fc_forward_dense(const dense_operands *op, int64_t count, const fc_sim
       tap_offset[at + t] =
           ((shift[i][0] + kd * q->dilation[0]) * b.band_rows + shift[i][1] + kh * q->dilation[1]) *
               row_pixels +
-          tap_w % p->stride[2] * b.wq + tap_w / p->stride[2];
+          fc_phase_split_column(tap_w, p->stride[2], b.wq);
     }
   }
   free(shift);

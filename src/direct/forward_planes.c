@@ -7,6 +7,7 @@
 #include "direct/conv_patches.h"
 #include "direct/conv_plane.h"
 #include "direct/direct_simd_parts.h"
+#include "direct/padded_input.h"
 
 /* Layers of one output channel per group in one or two dimensions with unit stride along the
  * width (single-channel correlation, depthwise other than 3x3, a few input channels per output)
@@ -218,7 +219,8 @@ fc_status fc_forward_planes(const fc_engine_call *call, const fc_simd_kernels *k
         } else {
           const int64_t width = (c1 - c0 - 1) * sw + (kw - 1) * dw + 1;
           const int64_t run_wq = fc_div_ceil(width, sw);
-          for (int64_t t = 0; t < kw; t++) col_offset[t] = t * dw % sw * run_wq + t * dw / sw;
+          for (int64_t t = 0; t < kw; t++)
+            col_offset[t] = fc_phase_split_column(t * dw, sw, run_wq);
           for (int64_t ic = 0; ic < icg; ic++)
             plane_band(p, x_group + ic * p->in_volume, ih0, in_rows, c0 * sw - p->pad[2], width, sw,
                        run_wq, band + ic * band_floats);

@@ -8,6 +8,12 @@
 
 #include "api/problem.h"
 
+/* Where column w of a row split into sw phases of wq floats sits in it: phase w % sw, slot w / sw
+ * (the padded block above, and the bands of the dense and plane kernels). */
+static inline int64_t fc_phase_split_column(int64_t w, int64_t sw, int64_t wq) {
+  return w % sw * wq + w / sw;
+}
+
 typedef struct padded_input {
   int64_t hp, sw, wq, plane; /* padded height, width phases, phase width, floats per channel */
   int64_t dp;
