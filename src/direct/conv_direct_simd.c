@@ -83,20 +83,21 @@ typedef struct simd_state {
 /* A one-shot dense layer of a small map with a long reduction runs the implicit GEMM instead: the
  * dense kernel transposes every weight per call (a fifth of resnet50.l4.3x3's time), which few
  * output positions leave unamortised, where the GEMM reads the weights in place (its first
- * micro-kernels pack them as they go) and 49 positions fill a 48-column sliver and one narrow
- * column. Measured at one thread on AVX-512, time over ORT's in one process, calls alternating with
- * the GEMM's first (in parentheses second: the call after ORT's finds less of its weights in L3,
- * which favours the other), dense -> GEMM: 7x7 maps with 192, 256, 384, 512 channels 1.32 -> 1.30,
- * 1.29 -> 1.22, 1.09 -> 1.06, 1.03 -> 0.94 (1.05 -> 0.95-0.98), 512 channels on 8x8 1.07 -> 0.96
- * (1.10 -> 1.00), on 4x4 1.32 -> 1.23 (1.19 -> 1.21), two 7x7 images of 512 channels 1.16 -> 0.97
- * (1.18 -> 1.02); but 128 channels on 7x7 (a reduction of 1152) 1.34 -> 1.42, and larger maps lose,
- * GEMM second: 9x9 with 256 channels 1.14 -> 1.24, 14x14 (resnet50.l3.3x3) 1.05 -> 1.09, 14x14 with
- * 512 channels 1.06 -> 1.10 (alternating builds: resnet50.l4.3x3 1.10-1.11 -> 0.99-1.03, l3.3x3
- * unchanged). In-process ratios flatter fastconv (ORT runs slower there); each in its own process
- * (run.py, as compare.sh), resnet50.l4.3x3 went 1.37-1.40 -> 1.16-1.20x ORT. A plan's weights,
- * packed once for the dense kernel, stay dense. On AVX2 the GEMM lost on all of them:
- * resnet50.l4.3x3 1.71 -> 2.31, 256 channels on 7x7 1.97 -> 2.60; so the positions are the ISA's
- * (fc_simd_kernels.gemm_max_positions: 64 on AVX-512, 0 elsewhere). */
+ * micro-kernels pack them as they go) and 49 positions fill a 48-column sliver and one column
+ * (gemm_f32.c, driver_one_sliver_and_column). Measured at one thread on AVX-512, time over ORT's in
+ * one process, calls alternating with the GEMM's first (in parentheses second: the call after ORT's
+ * finds less of its weights in L3, which favours the other), dense -> GEMM: 7x7 maps with 192, 256,
+ * 384, 512 channels 1.32 -> 1.30, 1.29 -> 1.22, 1.09 -> 1.06, 1.03 -> 0.94 (1.05 -> 0.95-0.98), 512
+ * channels on 8x8 1.07 -> 0.96 (1.10 -> 1.00), on 4x4 1.32 -> 1.23 (1.19 -> 1.21), two 7x7 images
+ * of 512 channels 1.16 -> 0.97 (1.18 -> 1.02); but 128 channels on 7x7 (a reduction of 1152) 1.34
+ * -> 1.42, and larger maps lose, GEMM second: 9x9 with 256 channels 1.14 -> 1.24, 14x14
+ * (resnet50.l3.3x3) 1.05 -> 1.09, 14x14 with 512 channels 1.06 -> 1.10 (alternating builds:
+ * resnet50.l4.3x3 1.10-1.11 -> 0.99-1.03, l3.3x3 unchanged). In-process ratios flatter fastconv
+ * (ORT runs slower there); each in its own process (run.py, as compare.sh), resnet50.l4.3x3
+ * went 1.37-1.40 -> 1.16-1.20x ORT. A plan's weights, packed once for the dense kernel, stay dense.
+ * On AVX2 the GEMM lost on all of them: resnet50.l4.3x3 1.71 -> 2.31, 256 channels on 7x7 1.97
+ * -> 2.60; so the positions are the ISA's (fc_simd_kernels.gemm_max_positions: 64 on AVX-512, 0
+ * elsewhere). */
 #define GEMM_MIN_REDUCTION 1536
 
 static int small_map_gemm(const fc_problem *p, const simd_state *st,

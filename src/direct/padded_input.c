@@ -7,12 +7,8 @@
 
 #define MAX_VECTOR_PHASES 8
 
-/* One padded row of sw phases of wq slots: slot i of phase b holds input column i sw + b - left,
- * or zero outside [0, width). For sw a power of two up to MAX_VECTOR_PHASES, FC_L slots at a time:
- * sw vectors of the row, loaded under lane masks that zero the columns outside it, deinterleaved by
- * log2(sw) rounds of even / odd splits, which leave phase k in vector k. Winograd pads short rows
- * (resnet50.l2.3x3s2's 4 phases of 15 slots): a copy per phase, or a vector loop with scalar
- * edges, spent more on loop overhead than on the floats (17% of that layer). */
+/* The lanes [lo, hi) inside the row of phase vector k of the FC_L slots from slot i
+ * (pad_row_vectors). */
 FC_INLINE void vector_lanes(int64_t i, int64_t wq, int64_t width, int64_t left, int sw, int k,
                             int *lo, int *hi) {
   const int64_t n = wq - i < FC_L ? wq - i : FC_L, c0 = i * sw - left + k * FC_L;
@@ -30,6 +26,13 @@ typedef struct row_lanes {
   fc_lanes load[ROW_LANES_VECTORS][MAX_VECTOR_PHASES], store[ROW_LANES_VECTORS];
 } row_lanes;
 
+/* One padded row of sw phases of wq slots: slot i of phase b holds input column i sw + b - left,
+ * or zero outside [0, width). For sw a power of two up to MAX_VECTOR_PHASES, FC_L slots at a time:
+ * sw vectors of the row, loaded under lane masks that zero the columns outside it, deinterleaved by
+ * log2(sw) rounds of even / odd splits, which leave phase k in vector k. Winograd pads short rows
+ * (resnet50.l2.3x3s2's 4 phases of 15 slots): a copy per phase, or a vector loop with scalar
+ * edges, spent more on loop overhead than on the floats (17% of that layer). lanes: the row's
+ * lanes worked out beforehand (row_lanes), or NULL to work them out vector by vector. */
 FC_INLINE void pad_row_vectors(float *out, int64_t wq, const float *row, int64_t width,
                                int64_t left, int sw, const row_lanes *lanes) {
   for (int64_t i = 0; i < wq; i += FC_L) {
