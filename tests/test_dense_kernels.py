@@ -98,6 +98,24 @@ def test_dense_kernel_matches_reference(case, threads):
         assert rel_err(plan(x), ref) <= TOLERANCE
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize(
+    "c_in, c_out, spatial, padding",
+    [(180, 48, (7, 7), 1), (520, 16, (4, 5), 1), (100, 24, (3, 3), 2)],
+    ids=["7x7", "4x5", "3x3 padded past the kernel"],
+)
+def test_small_map_reduction_among_threads(c_in, c_out, spatial, padding, threads):
+    """A one-shot small map of one image on AVX-512 is cut along its reduction, one part per thread
+    (conv_direct_simd.c, reduction_parts): reductions of 1620, 4680 and 900 are 7, 19 and 4 K blocks
+    of 256, which 2 and 3 threads share unevenly; the parts' sums add up to the reference's."""
+    x, w, b = _layer(1, c_in, c_out, spatial, (3, 3), 1, seed=c_in)
+    ref = reference_conv(x, w, b, stride=1, pad_pairs=((padding,) * 2,) * 2, dilation=1, groups=1)
+    for bias in (b, None):
+        y = fastconv.conv2d(x, w, bias, padding=padding, algorithm="direct", num_threads=threads)
+        want = ref if bias is not None else ref - b[:, None, None]
+        assert rel_err(y, want) <= TOLERANCE
+
+
 def test_small_map_channels_last():
     """A small map with a long reduction (the implicit GEMM on AVX-512) in channels-last layout."""
     x, w, b = _layer(2, 171, 37, (7, 6), (3, 3), 1, seed=17)

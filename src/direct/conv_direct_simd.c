@@ -261,15 +261,33 @@ int fc_direct_simd_wanted(const fc_problem *p) {
 typedef struct split {
   int64_t mblocks, mblock; /* blocks of output rows (channels, or channel x tap for transposed) */
   int64_t chunks, chunk;   /* chunks of positions */
+  int64_t kparts;          /* parts of the reduction, each item's sum added into the output */
   int64_t items;
 } split;
 
-/* Items of (blocks of output rows) x (chunks of positions), at least the `want` the threads need.
+/* One image of one group whose positions fit one sliver and a column (a 7x7 map on AVX-512's 48-
+ * wide tile), its B gathered from the input's patches and its weights unpacked, is cut along the
+ * reduction, one part per thread: cut along the output channels, every part gathered all of B
+ * again (resnet50.l4.3x3 at two threads: 0.528 -> 0.520 ms). A pointwise layer's B, the input
+ * itself, costs too little to gain (512 -> 2048 channels on 7x7 ran 4% slower). The parts' sums
+ * but the first's go to a buffer and are added into the output after them (forward_gemm). */
+static int64_t reduction_parts(const fc_problem *p, const fc_gemm_tile *t, int threads,
+                               int packs_a, int patches) {
+  const int64_t depth = p->in_per_group * p->kernel_volume;
+  const int one_sliver = p->out_volume <= t->nr + 1 && p->batch * p->groups == 1;
+  return threads > 1 && packs_a && patches && one_sliver && depth >= threads * FC_GEMM_KC
+             ? threads
+             : 1;
+}
+
+/* Items of (blocks of output rows) x (chunks of positions), at least the `want` the threads need,
+ * or of parts of the reduction (reduction_parts).
  * Each item packs the B slivers of its chunk once per row block, and, with unpacked weights (a
  * one-shot call), the A blocks of its rows: the cut packs the least in all, rows * positions
  * counted for B and A alike (resnet50.l3.1x1 at two threads: 256 rows, 196 positions, cut in
  * positions only, packed its 1 MiB of weights in every one of 5 items). */
-static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a) {
+static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a,
+                          int patches) {
   split s;
   const int64_t outer = p->batch * p->groups;
   /* One GEMM on unpacked weights is cut in exactly one item per thread: every further item
@@ -290,11 +308,13 @@ static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threa
       best_parts = parts;
     }
   }
+  s.kparts = reduction_parts(p, t, threads, packs_a, patches);
+  if (s.kparts > 1) best_mparts = best_parts = 1;
   s.chunk = fc_div_ceil(slivers, best_parts) * t->nr;
   s.chunks = fc_div_ceil(p->out_volume, s.chunk);
   s.mblock = fc_div_ceil(row_panels, best_mparts) * t->mr;
   s.mblocks = fc_div_ceil(p->out_per_group, s.mblock);
-  s.items = outer * s.mblocks * s.chunks;
+  s.items = outer * s.mblocks * s.chunks * s.kparts;
   return s;
 }
 
@@ -364,51 +384,65 @@ static int forward_rows(const fc_engine_call *call, const fc_simd_kernels *kerne
   return failed;
 }
 
-/* The GEMM over items (image, group, block of output channels, chunk of positions), on the plan's
- * packed weights, or a one-shot call's weights as they are, which the driver packs a block at a
- * time right before use (packed whole first, l3.1x1's 1 MiB of weights went to L3 and came back).
- */
-static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels,
+/* The GEMM over items (image, group, block of output channels, chunk of positions, part of the
+ * reduction), on the plan's packed weights, or a one-shot call's weights as they are, which the
+ * driver packs a block at a time right before use (packed whole first, l3.1x1's 1 MiB of weights
+ * went to L3 and came back). partial: the reduction parts' sums past the first (split_forward). */
+static int forward_gemm(const fc_engine_call *call, const fc_simd_kernels *kernels, const split *s,
                         const padded_input *g, const float *padded, const int64_t *row_offset,
-                        const float *x, float *y) {
+                        const float *x, float *partial, float *y) {
   const fc_problem *p = call->problem;
   const fc_gemm_ops *ops = kernels->gemm_f32;
   const fc_gemm_tile *tile = ((const simd_state *)call->state)->tile;
   const int64_t depth = p->in_per_group * p->kernel_volume;
   const simd_state *st = call->state;
-  const split s = split_forward(p, tile, call->num_threads, !st->packed);
   float *work = scratch_floats(FC_GEMM_WORK_FLOATS);
 #pragma omp for schedule(dynamic, 1)
-  for (int64_t item = 0; item < s.items; item++) {
+  for (int64_t item = 0; item < s->items; item++) {
     if (!work) continue;
-    const int64_t chunk = item % s.chunks, mb = item / s.chunks % s.mblocks,
-                  gi = item / (s.chunks * s.mblocks) % p->groups,
-                  n = item / (s.chunks * s.mblocks * p->groups);
-    const int64_t q0 = chunk * s.chunk, count = fc_min(s.chunk, p->out_volume - q0);
-    const int64_t m0 = mb * s.mblock, m = fc_min(s.mblock, p->out_per_group - m0);
+    const int64_t kpart = item % s->kparts, chunk = item / s->kparts % s->chunks,
+                  mb = item / (s->kparts * s->chunks) % s->mblocks,
+                  gi = item / (s->kparts * s->chunks * s->mblocks) % p->groups,
+                  n = item / (s->kparts * s->chunks * s->mblocks * p->groups);
+    const int64_t q0 = chunk * s->chunk, count = fc_min(s->chunk, p->out_volume - q0);
+    const int64_t m0 = mb * s->mblock, m = fc_min(s->mblock, p->out_per_group - m0);
     const int64_t oc0 = gi * p->out_per_group + m0;
+    /* the part's rows of B: whole K blocks, spread evenly */
+    const int64_t kblocks = fc_div_ceil(depth, FC_GEMM_KC),
+                  k0 = fc_min(depth, kpart * kblocks / s->kparts * FC_GEMM_KC),
+                  k1 = fc_min(depth, (kpart + 1) * kblocks / s->kparts * FC_GEMM_KC);
     const size_t lda = st->packed ? 0 : (size_t)depth;
     const float *a = st->packed ? st->packed + gi * st->group_floats + m0 * depth
-                                : (const float *)call->weight + oc0 * depth;
-    const float *bias = call->bias ? (const float *)call->bias + oc0 : NULL;
-    float *c = y + (n * p->out_channels + oc0) * p->out_volume + q0;
+                                : (const float *)call->weight + oc0 * depth + k0;
+    const float *bias = call->bias && kpart == 0 ? (const float *)call->bias + oc0 : NULL;
+    float *c = kpart ? partial + (kpart - 1) * p->out_per_group * p->out_volume
+                     : y + (n * p->out_channels + oc0) * p->out_volume + q0;
     const int64_t first_channel = n * p->in_channels + gi * p->in_per_group;
     if (!padded) { /* pointwise: B is the input itself */
-      const fc_matrix_ctx ctx = {x + first_channel * p->in_volume + q0, (size_t)p->in_volume};
-      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, NULL, &ctx, c,
+      const fc_matrix_ctx ctx = {x + (first_channel + k0) * p->in_volume + q0,
+                                 (size_t)p->in_volume};
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)(k1 - k0), a, lda, NULL, &ctx, c,
                   (size_t)p->out_volume, bias, work);
     } else {
       const fc_conv_patches ctx = {padded + first_channel * g->plane,
-                                   row_offset,
+                                   row_offset + k0,
                                    p->out[1],
                                    p->out[2],
                                    p->stride[0] * g->hp * g->sw * g->wq,
                                    p->stride[1] * g->sw * g->wq,
                                    q0};
-      ops->driver(tile, (size_t)m, (size_t)count, (size_t)depth, a, lda, kernels->pack_patches_f32,
-                  &ctx, c, (size_t)p->out_volume, bias, work);
+      ops->driver(tile, (size_t)m, (size_t)count, (size_t)(k1 - k0), a, lda,
+                  kernels->pack_patches_f32, &ctx, c, (size_t)p->out_volume, bias, work);
     }
   }
+  if (s->kparts > 1) /* after the loop's barrier: the other parts' sums into the first's */
+#pragma omp for schedule(static)
+    for (int64_t oc = 0; oc < p->out_channels; oc++)
+      for (int64_t part = 1; part < s->kparts; part++) {
+        const float *src = partial + ((part - 1) * p->out_channels + oc) * p->out_volume;
+        float *dst = y + oc * p->out_volume;
+        for (int64_t q = 0; q < p->out_volume; q++) dst[q] += src[q];
+      }
   const int failed = !work;
   fc_scratch_put(work);
   return failed;
@@ -434,17 +468,18 @@ static void tap_offsets(const fc_problem *p, const padded_input *g, int64_t chan
 static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *kernels,
                             const float *x, float *y) {
   const fc_problem *p = call->problem;
+  const simd_state *st = call->state;
   /* a single-channel 3x3 (an image filter) runs faster on the plane kernel (1.2-1.3x cv2.filter2D
    * on 2048x2048 at one thread, against 1.1x on the depthwise kernel) */
   if (fc_depthwise3x3_layer(p) && !(p->in_channels == 1 && fc_plane_layer(p, kernels)))
     return fc_forward_depthwise3x3(call, kernels, x, y);
   if (fc_plane_layer(p, kernels)) return fc_forward_planes(call, kernels, x, y);
   if (dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels) &&
-      !small_map_gemm(p, call->state, kernels)) {
+      !small_map_gemm(p, st, kernels)) {
     const dense_operands op = {
         p,
         call->weight,
-        ((const simd_state *)call->state)->packed,
+        st->packed,
         call->bias,
         x,
         {y, p->out_channels * p->out_volume, p->out_volume, p->out[1] * p->out[2], p->out[2], 1},
@@ -458,16 +493,22 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
   padded_input g;
   if (!padded_geometry(p, &g)) return FC_STATUS_UNSUPPORTED; /* fc_direct_simd_wanted refused it */
   const int64_t channels = p->batch * p->in_channels;
-  float *padded = NULL;
+  const split s =
+      rows ? (split){0} : split_forward(p, st->tile, call->num_threads, !st->packed, !pointwise);
+  float *padded = NULL, *partial = NULL;
   int64_t *offset = NULL; /* per tap for the row kernel, per B row for the GEMM */
   if (!pointwise) {
     padded = scratch_floats(channels * g.plane + FC_PATCHES_SLACK);
     offset = malloc((size_t)(rows ? kvol : depth) * sizeof *offset);
-    if (!padded || !offset) {
-      fc_scratch_put(padded);
-      free(offset);
-      return FC_STATUS_OUT_OF_MEMORY;
-    }
+  }
+  if (s.kparts > 1) partial = scratch_floats((s.kparts - 1) * p->out_channels * p->out_volume);
+  if ((!pointwise && (!padded || !offset)) || (s.kparts > 1 && !partial)) {
+    fc_scratch_put(padded);
+    fc_scratch_put(partial);
+    free(offset);
+    return FC_STATUS_OUT_OF_MEMORY;
+  }
+  if (!pointwise) {
     memset(padded + channels * g.plane, 0, FC_PATCHES_SLACK * sizeof(float));
     tap_offsets(p, &g, rows ? 1 : p->in_per_group, offset);
   }
@@ -480,11 +521,12 @@ static fc_status forward_cf(const fc_engine_call *call, const fc_simd_kernels *k
         fc_pad_channel(kernels->pad_rows_f32, p, &g, x + c * p->in_volume, padded + c * g.plane);
     }
     if (rows ? forward_rows(call, kernels, &g, padded, offset, y)
-             : forward_gemm(call, kernels, &g, padded, offset, x, y)) {
+             : forward_gemm(call, kernels, &s, &g, padded, offset, x, partial, y)) {
 #pragma omp atomic write
       failed = 1;
     }
   }
+  fc_scratch_put(partial);
   fc_scratch_put(padded);
   free(offset);
   return failed ? FC_STATUS_OUT_OF_MEMORY : FC_STATUS_OK;

@@ -176,6 +176,15 @@ FC_INLINE fc_vf fc_odd(fc_vf a, fc_vf b) {
 FC_INLINE fc_vf fc_even(fc_vf a, fc_vf b) { return __builtin_shufflevector(a, b, FC_EVEN); }
 FC_INLINE fc_vf fc_odd(fc_vf a, fc_vf b) { return __builtin_shufflevector(a, b, FC_ODD); }
 #endif
+/* Lanes of the 2L-float sequence (a, b) picked by idx (each in [0, 2L)): one vpermt2ps. Only
+ * AVX-512 has a two-source lane-crossing permute in one instruction; callers of the other ISAs take
+ * another way (FC_HAVE_PERMUTE2 undefined). */
+#if FC_L == 16 && defined(__AVX512F__)
+#define FC_HAVE_PERMUTE2 1
+FC_INLINE fc_vf fc_permute2(fc_vf a, fc_vf b, fc_vi idx) {
+  return (fc_vf)_mm512_permutex2var_ps((__m512)a, (__m512i)idx, (__m512)b);
+}
+#endif
 /* zero the lanes >= n */
 FC_INLINE fc_vf fc_keep_first(fc_vf v, int n) {
   const fc_vi idx = {FC_IDX_LANES};
