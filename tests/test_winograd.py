@@ -421,6 +421,23 @@ def test_auto_at_stride_2_picks_winograd_only_where_it_measured_faster(shape, wi
     np.testing.assert_allclose(got, conv(x, w, stride=2, padding=1), rtol=0, atol=1e-5 * np.abs(got).max())
 
 
+@pytest.mark.parametrize(("size", "channels"), [(7, 512), (7, 256), (8, 512)], ids=str)
+def test_auto_one_shot_small_map(size, channels):
+    """One-shot on AVX-512, resnet50.l4.3x3's 7x7 map of 512 channels runs direct (its GEMM of one
+    sliver and a column beats transforming every weight for 16 tiles past the map); 256 channels,
+    an 8x8 map, and other ISAs (no such GEMM) run Winograd. A plan transforms its weights once."""
+    rng = np.random.default_rng(13)
+    w = (rng.standard_normal((channels, channels, 3, 3)) / math.sqrt(9 * channels)).astype(np.float32)
+    x = rng.standard_normal((1, channels, size, size), dtype=np.float32)
+    one_shot = fastconv.Convolution(w, padding=1, _borrow=True)
+    got = one_shot(x)
+    direct = fastconv._core.isas()[2] == "avx512" and (size, channels) == (7, 512)
+    assert one_shot.algorithm == ("direct" if direct else "winograd")
+    plan = fastconv.Convolution(w, padding=1)
+    np.testing.assert_allclose(got, plan(x), rtol=0, atol=1e-5 * np.abs(got).max())
+    assert plan.algorithm == "winograd"
+
+
 def test_f4_explicit_keeps_running_on_nonfinite_input():
     """Only auto steps aside on Inf/NaN; an explicit request runs, and the non-finite value spreads
     at most over the tiles that read it."""

@@ -106,6 +106,17 @@ static int small_map_gemm(const fc_problem *p, const simd_state *st,
          p->in_per_group * p->kernel_volume >= GEMM_MIN_REDUCTION;
 }
 
+int fc_direct_simd_one_sliver_map(const fc_problem *p) {
+  const fc_simd_kernels *kernels = fc_simd_kernels_selected();
+  if (!kernels || p->dtype != FC_DTYPE_FLOAT32 ||
+      !dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels))
+    return 0;
+  const fc_gemm_tile *t = fc_gemm_tile_for_rows(kernels->gemm_f32, (size_t)p->out_per_group);
+  const simd_state one_shot = {0};
+  return small_map_gemm(p, &one_shot, kernels) && p->out_volume == t->nr + 1 &&
+         p->out_per_group % t->mr == 0;
+}
+
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
  * a transposed layer, W_g^T (ocg * kvol x icg), for j < groups * ceil(m / MR). */
 static void pack_gemm_panel(const fc_gemm_ops *ops, const simd_state *st, int transposed, int64_t m,
