@@ -12,18 +12,22 @@
 
 #include <stddef.h>
 
-/* A K block: a B sliver of KC x NR floats stays in L1 (16 KiB for 256 x 16). */
+/* A K block: a B sliver of KC x NR floats stays in L1 (16 KiB for 256 x 16). The unit in which
+ * Winograd's products and the direct engine's reduction parts cut K; the driver's own blocks are
+ * the ISA's (gemm_f32.c, DRIVER_KC), up to FC_GEMM_KC_MAX. */
 #define FC_GEMM_KC 256
-/* Rows of A per block at most: an MC x KC block of 264 KiB stays in L2 (512 KiB and up). Blocks
- * are balanced multiples of MR, so 128 or 256 channels are one block, not 126 + 2 rows that pack
- * B twice and waste most of a tile. */
+#define FC_GEMM_KC_MAX 512
+/* Rows of A per block at most: an MC x KC block of 264 KiB stays in L2 (512 KiB and up; 528 KiB
+ * for AVX-512's K blocks, whose cores have 1 MiB and up). Blocks are balanced multiples of MR, so
+ * 128 or 256 channels are one block, not 126 + 2 rows that pack B twice and waste most of a tile.
+ */
 #define FC_GEMM_MC 264
 /* An A block's rows at most: MC rounded up to the largest MR (AVX-512's 14). */
 #define FC_GEMM_MC_MAX 266
 #define FC_GEMM_NR_MAX 64
 /* Floats of the work buffer a driver call needs: a B sliver and, for an unpacked A, a packed A
  * block. */
-#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC * FC_GEMM_NR_MAX + FC_GEMM_MC_MAX * FC_GEMM_KC)
+#define FC_GEMM_WORK_FLOATS (FC_GEMM_KC_MAX * FC_GEMM_NR_MAX + FC_GEMM_MC_MAX * FC_GEMM_KC_MAX)
 /* Floats of C per column block: 128 KiB stays in L2 beside the A block. */
 #define FC_GEMM_C_BLOCK_FLOATS 32768
 
