@@ -483,6 +483,25 @@ def test_auto_keeps_direct_nonfinite_outputs_at_stride_2(value):
     np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("where", [(0, 0, 0), (20, 30, 31), (63, 71, 71)], ids=str)
+def test_auto_checks_large_inputs_for_nonfinite_values_on_every_thread(where, threads):
+    """From 2^18 floats each thread checks a range of the input (plan.c, input_finite): an Inf in
+    the first, a middle or the last range still sends auto to direct."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((16, 64, 3, 3), dtype=np.float32)
+    x = rng.standard_normal((1, 64, 72, 72), dtype=np.float32)  # 331,776 floats
+    plan = fastconv.Convolution(w, padding=1, num_threads=threads)
+    plan(x)
+    assert plan.algorithm == "winograd"
+    x[(0, *where)] = np.inf
+    got = plan(x)
+    assert plan.algorithm == "direct"
+    direct = fastconv.conv2d(x, w, padding=1, algorithm="direct")
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(direct))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(direct))
+
+
 def rms_error(algorithm, cin, rng, dilation=1, stride=1):
     size = 14 * dilation * stride  # each phase 14 x 14 outputs
     x = rng.standard_normal((1, cin, size, size), dtype=np.float32)

@@ -282,13 +282,12 @@ typedef struct split {
  * again (resnet50.l4.3x3 at two threads: 0.528 -> 0.520 ms). A pointwise layer's B, the input
  * itself, costs too little to gain (512 -> 2048 channels on 7x7 ran 4% slower). The parts' sums
  * but the first's go to a buffer and are added into the output after them (forward_gemm). */
-static int64_t reduction_parts(const fc_problem *p, const fc_gemm_tile *t, int threads,
-                               int packs_a, int patches) {
+static int64_t reduction_parts(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a,
+                               int patches) {
   const int64_t depth = p->in_per_group * p->kernel_volume;
   const int one_sliver = p->out_volume <= t->nr + 1 && p->batch * p->groups == 1;
-  return threads > 1 && packs_a && patches && one_sliver && depth >= threads * FC_GEMM_KC
-             ? threads
-             : 1;
+  if (threads < 2 || !packs_a || !patches || !one_sliver || depth < threads * FC_GEMM_KC) return 1;
+  return threads;
 }
 
 /* Items of (blocks of output rows) x (chunks of positions), at least the `want` the threads need,
@@ -298,7 +297,7 @@ static int64_t reduction_parts(const fc_problem *p, const fc_gemm_tile *t, int t
  * counted for B and A alike (resnet50.l3.1x1 at two threads: 256 rows, 196 positions, cut in
  * positions only, packed its 1 MiB of weights in every one of 5 items). */
 static split split_forward(const fc_problem *p, const fc_gemm_tile *t, int threads, int packs_a,
-                          int patches) {
+                           int patches) {
   split s;
   const int64_t outer = p->batch * p->groups;
   /* One GEMM on unpacked weights is cut in exactly one item per thread: every further item

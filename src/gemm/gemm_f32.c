@@ -41,8 +41,9 @@
 #endif
 
 /* The driver's K blocks: longer on AVX-512, whose cores' L2 (1 MiB and up) holds a 528 KiB
- * MC x KC block of A beside the sliver; every C tile is then loaded and stored half as often (resnet50.l3.1x1,
- * 256 x 196 x 1024: 1.7% faster at one thread, 2.2% at two; the other GEMM layers within 0.5%). */
+ * MC x KC block of A beside the sliver; every C tile is then loaded and stored half as often
+ * (resnet50.l3.1x1, 256 x 196 x 1024: 1.7% faster at one thread, 2.2% at two; the other GEMM layers
+ * within 0.5%). */
 #if FC_VEC_BYTES == 64
 #define DRIVER_KC 512
 #else
@@ -141,18 +142,18 @@ static void pack_a(const fc_gemm_tile *t, size_t m, size_t k, const float *a, si
     pack_a_panels(WIDE_MR, m, k, a, rs, cs, dst);
 }
 
+/* The one-sliver driver's K blocks (below), longer than the other drivers': the sliver (192 KiB on
+ * AVX-512) stays in L2, and every panel loads and stores its C tile once per K block (KC 256 ->
+ * 1024: resnet50.l4.3x3 direct 2.9% faster at one thread, 2.5% at two; 128 was 2% slower). */
+#define ONE_SLIVER_KC 1024
+
 /* The driver of an unpacked A (lda) whose C is one full sliver and one column more, all m rows in
  * whole panels (a 7x7 map's 49 positions on AVX-512's 8x48 tile): its A is read once, by one
  * sliver, so it is read in place and never packed; the column is reduced along k beside the tile
  * (UK_PACK's dot) rather than by the narrow kernel over packed panels, and B is packed once per K
  * block for all the rows. resnet50.l4.3x3 direct, one thread: packing A and the narrow pass had
- * taken 12 % of its time. */
-/* Its K blocks are longer than the other drivers': the sliver (192 KiB on AVX-512) stays in L2,
- * and every panel loads and stores its C tile once per K block (KC 256 -> 1024: resnet50.l4.3x3
- * direct 2.9% faster at one thread, 2.5% at two; 128 was 2% slower). */
-#define ONE_SLIVER_KC 1024
-
-/* The work buffer holds the sliver, the column with a vector of slack (the patch packer stores
+ * taken 12 % of its time.
+ * The work buffer holds the sliver, the column with a vector of slack (the patch packer stores
  * whole vectors) and the m rows' dot partials. */
 static int one_sliver_and_column(const fc_gemm_tile *t, size_t m, size_t n, size_t lda) {
   return lda && n == (size_t)t->nr + 1 && m % (size_t)t->mr == 0 &&
