@@ -180,15 +180,16 @@ static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   return p->in_per_group >= 16 && p->out_per_group >= 16 && (!plan->borrowed || tiles >= 16);
 }
 
-/* One-shot, a 7x7 map of 512 and more channels runs faster direct, on the GEMM of one sliver and
- * a column near the FMA peak (AVX-512, fc_direct_simd_one_sliver_map), where Winograd transforms
- * every weight for this call for 16 tiles, a quarter of whose outputs lie past the map. Winograd
- * over direct, one-shot, same process, at one and two threads: 512 channels 1.05 and 1.02, 1024
- * channels 1.07 and 1.07; but 256 channels 1.04 and 0.94, 384 channels 1.03 and 0.98, and 512
- * channels on 8x8 (no outputs past the map) 0.78 and 0.74. */
-static int direct_small_map_wins(const fc_plan *plan, const fc_problem *p) {
-  return plan->borrowed && p->in_per_group * p->kernel_volume >= 4608 &&
-         fc_direct_simd_one_sliver_map(p);
+/* A 7x7 map of 512 and more channels runs faster direct: one-shot on the GEMM of one sliver and a
+ * column near the FMA peak (AVX-512, fc_direct_simd_one_sliver_map), from a plan on the dense
+ * kernel's packed weights, where Winograd transforms every weight again on each call (the plan's
+ * 16 MiB of them would come from memory: conv_winograd.c) for 16 tiles, a quarter of whose outputs
+ * lie past the map. Winograd over direct, same process, at one and two threads: one-shot, 512
+ * channels 1.05 and 1.02, 1024 channels 1.07 and 1.07; plan, 512 channels 1.09 and 1.10; but
+ * one-shot 256 channels 1.04 and 0.94, 384 channels 1.03 and 0.98, and 512 channels on 8x8 (no
+ * outputs past the map) 0.78 and 0.74. */
+static int direct_small_map_wins(const fc_problem *p) {
+  return p->in_per_group * p->kernel_volume >= 4608 && fc_direct_simd_one_sliver_map(p);
 }
 
 /* `why` receives the rule that fired, as a sentence (fc_plan_explain). */
@@ -205,10 +206,10 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   }
   const int64_t reduction = p->in_per_group * p->kernel_volume;
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
-  if (plan_has(plan, FC_ALGORITHM_WINOGRAD) && direct_small_map_wins(plan, p)) {
+  if (plan_has(plan, FC_ALGORITHM_WINOGRAD) && direct_small_map_wins(p)) {
     *why =
-        "one-shot, a 7x7 map of >= 512 channels: direct's GEMM of one sliver and a column, the "
-        "weights read in place, beats transforming every weight for 16 tiles past the map";
+        "a 7x7 map of >= 512 channels: direct beats transforming every weight on each call for "
+        "16 tiles past the map";
     return FC_ALGORITHM_DIRECT;
   }
   if (winograd_pays(plan, p)) {
