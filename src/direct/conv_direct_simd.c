@@ -100,10 +100,14 @@ typedef struct simd_state {
  * elsewhere). */
 #define GEMM_MIN_REDUCTION 1536
 
+static int small_map(const fc_problem *p, const fc_simd_kernels *kernels) {
+  return p->out_volume <= kernels->gemm_max_positions &&
+         p->in_per_group * p->kernel_volume >= GEMM_MIN_REDUCTION;
+}
+
 static int small_map_gemm(const fc_problem *p, const simd_state *st,
                           const fc_simd_kernels *kernels) {
-  return !st->packed && p->out_volume <= kernels->gemm_max_positions &&
-         p->in_per_group * p->kernel_volume >= GEMM_MIN_REDUCTION;
+  return !st->packed && small_map(p, kernels);
 }
 
 int fc_direct_simd_one_sliver_map(const fc_problem *p) {
@@ -112,9 +116,7 @@ int fc_direct_simd_one_sliver_map(const fc_problem *p) {
       !dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels))
     return 0;
   const fc_gemm_tile *t = fc_gemm_tile_for_rows(kernels->gemm_f32, (size_t)p->out_per_group);
-  const simd_state one_shot = {0};
-  return small_map_gemm(p, &one_shot, kernels) && p->out_volume == t->nr + 1 &&
-         p->out_per_group % t->mr == 0;
+  return small_map(p, kernels) && p->out_volume == t->nr + 1 && p->out_per_group % t->mr == 0;
 }
 
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for
