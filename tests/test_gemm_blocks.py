@@ -95,8 +95,9 @@ def test_narrow_columns_match_reference(columns, rows, k):
 # A one-shot GEMM of one full sliver and one column more, in whole panels, reads A in place and
 # reduces the last column along k (gemm_f32.c, driver_one_sliver_and_column): the tiles' widths + 1
 # (17, 25 on AVX2; 33, 49 on AVX-512) with rows that fill their panels (24 fills 4, 6 and 8 rows;
-# 42 and 56 fill 14), reductions of one AVX-512 vector, off one (45) and past one K block (300).
-@pytest.mark.parametrize("k", [16, 45, 300])
+# 42 and 56 fill 14), reductions of one AVX-512 vector, off one (45), past the general driver's K
+# block (300) and past the one-sliver driver's own K block of 1024 (1100).
+@pytest.mark.parametrize("k", [16, 45, 300, 1100])
 @pytest.mark.parametrize("rows", [24, 42, 56])
 @pytest.mark.parametrize("columns", [17, 25, 33, 49])
 def test_one_sliver_and_column_match_reference(columns, rows, k):
