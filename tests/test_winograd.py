@@ -320,6 +320,37 @@ def test_one_image_split_among_threads(threads, dilation, algorithm):
     check(x, w, None, 1, 1, threads, algorithm, dilation=dilation)
 
 
+FEW_TILES = [  # (cin, cout, size, dilation, stride): one image of at most 16 tiles
+    (512, 512, (7, 7), 1, 1),  # resnet50.l4.3x3
+    (37, 50, (5, 3), 1, 1),  # channels off the vectors, the slivers and a transpose block
+    (16, 16, (2, 2), 1, 1),  # one tile
+    (100, 200, (8, 8), 1, 1),  # a sliver of a vector past the last full one
+    (64, 97, (13, 14), 2, 1),  # dilated: the tiles of four phases
+    (48, 33, (14, 13), 1, 2),  # stride 2
+    (40, 70, (21,), 1, 1),  # 1-D
+]
+
+
+@pytest.mark.parametrize(("cin", "cout", "size", "dilation", "stride"), FEW_TILES, ids=str)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("algorithm", WINOGRADS)
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+def test_few_tiles_run_with_channels_along_vectors(
+    cin, cout, size, dilation, stride, threads, algorithm, layout
+):
+    """One image of at most 16 tiles runs its products with the output channels along the vectors:
+    the tiles are the GEMM's rows, U's slivers hold output channels (the weight transform by whole
+    vector transposes), and each tile's output transform takes a vector of channels. Each thread
+    takes a range of output channels, in whole vectors."""
+    if algorithm == "winograd_f4" and stride == 2:
+        pytest.skip("F(4x4) computes stride 1 only")
+    rng = np.random.default_rng(cin + cout + len(size))
+    x = rng.standard_normal((1, cin, *size), dtype=np.float32)
+    w = rng.standard_normal((cout, cin, *(3,) * len(size)), dtype=np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    check(x, w, b, 1, 1, threads, algorithm, layout, dilation=dilation, stride=stride)
+
+
 def test_plan_with_weights_too_large_to_keep_streams_them():
     """A plan whose transformed weights exceed 8 MiB transforms them again, block by block, for one
     small image (read from memory they cost more), and uses its own for a batch: both exact."""
@@ -421,16 +452,16 @@ def test_auto_at_stride_2_picks_winograd_only_where_it_measured_faster(shape, wi
     np.testing.assert_allclose(got, conv(x, w, stride=2, padding=1), rtol=0, atol=1e-5 * np.abs(got).max())
 
 
-@pytest.mark.parametrize(("size", "channels"), [(7, 512), (7, 256), (8, 512)], ids=str)
+@pytest.mark.parametrize(("size", "channels"), [(7, 1024), (7, 512), (7, 256), (8, 512)], ids=str)
 def test_auto_small_map(size, channels):
-    """On AVX-512, resnet50.l4.3x3's 7x7 map of 512 channels runs direct, one-shot (its GEMM of one
-    sliver and a column) and from a plan (the dense kernel), where Winograd would transform every
-    weight on each call for 16 tiles past the map; 256 channels, an 8x8 map, and other ISAs run
-    Winograd."""
+    """On AVX-512, a 7x7 map of 1024 channels runs direct, one-shot (its GEMM of one sliver and a
+    column) and from a plan (the dense kernel), where Winograd would transform 38 MB of weights on
+    each call for 16 tiles past the map; up to 512 channels Winograd runs its products with the
+    channels along the vectors and wins (resnet50.l4.3x3), as it does on 8x8 maps and other ISAs."""
     rng = np.random.default_rng(13)
     w = (rng.standard_normal((channels, channels, 3, 3)) / math.sqrt(9 * channels)).astype(np.float32)
     x = rng.standard_normal((1, channels, size, size), dtype=np.float32)
-    direct = fastconv._core.isas()[2] == "avx512" and (size, channels) == (7, 512)
+    direct = fastconv._core.isas()[2] == "avx512" and (size, channels) == (7, 1024)
     one_shot = fastconv.Convolution(w, padding=1, _borrow=True)
     plan = fastconv.Convolution(w, padding=1)
     got = one_shot(x)

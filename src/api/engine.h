@@ -34,6 +34,9 @@ typedef struct fc_engine {
 extern const fc_engine fc_engine_direct;
 extern const fc_engine fc_engine_im2col;
 extern const fc_engine fc_engine_winograd;
+/* Whether Winograd F(2x2) runs p (a problem it computes) with the output channels along the
+ * vectors when it transforms the weights on the call (conv_winograd.c, channel_lanes). */
+int fc_winograd_channel_lanes(const fc_problem *p);
 extern const fc_engine fc_engine_winograd_f4;
 
 #endif

@@ -180,16 +180,18 @@ static int winograd_pays(const fc_plan *plan, const fc_problem *p) {
   return p->in_per_group >= 16 && p->out_per_group >= 16 && (!plan->borrowed || tiles >= 16);
 }
 
-/* A 7x7 map of 512 and more channels runs faster direct: one-shot on the GEMM of one sliver and a
- * column near the FMA peak (AVX-512, fc_direct_simd_one_sliver_map), from a plan on the dense
- * kernel's packed weights, where Winograd transforms every weight again on each call (the plan's
- * 16 MiB of them would come from memory: conv_winograd.c) for 16 tiles, a quarter of whose outputs
- * lie past the map. Winograd over direct, same process, at one and two threads: one-shot, 512
- * channels 1.05 and 1.02, 1024 channels 1.07 and 1.07; plan, 512 channels 1.09 and 1.10; but
- * one-shot 256 channels 1.04 and 0.94, 384 channels 1.03 and 0.98, and 512 channels on 8x8 (no
- * outputs past the map) 0.78 and 0.74. */
+/* A 7x7 map of more than 512 x 512 channels runs faster direct: one-shot on the GEMM of one sliver
+ * and a column near the FMA peak (AVX-512, fc_direct_simd_one_sliver_map), from a plan on the
+ * dense kernel's packed weights, where Winograd transforms every weight again on each call (a
+ * plan's would come from memory: conv_winograd.c) for 16 tiles, a quarter of whose outputs lie past
+ * the map, and beyond its products with the channels along the vectors (fc_winograd_channel_lanes),
+ * whose weight transform reads them in short runs. Winograd over direct, same process, repeated
+ * calls, one and two threads: one-shot 1024 channels 1.08 and 1.11, plan 1.01 and 1.05; but
+ * one-shot 512 channels 0.92 and 0.88, plan 0.99 and 0.90; 384 channels 0.87 and 0.85, plan 0.94
+ * and 0.90. */
 static int direct_small_map_wins(const fc_problem *p) {
-  return p->in_per_group * p->kernel_volume >= 4608 && fc_direct_simd_one_sliver_map(p);
+  return p->in_per_group * p->kernel_volume >= 4608 && fc_direct_simd_one_sliver_map(p) &&
+         !fc_winograd_channel_lanes(p);
 }
 
 /* `why` receives the rule that fired, as a sentence (fc_plan_explain). */
@@ -208,8 +210,8 @@ static fc_algorithm choose(const fc_plan *plan, const fc_problem *p, int num_thr
   const int blas = plan_has(plan, FC_ALGORITHM_IM2COL);
   if (plan_has(plan, FC_ALGORITHM_WINOGRAD) && direct_small_map_wins(p)) {
     *why =
-        "a 7x7 map of >= 512 channels: direct beats transforming every weight on each call for "
-        "16 tiles past the map";
+        "a 7x7 map of > 512 x 512 channels: direct beats transforming every weight on each call "
+        "for 16 tiles past the map";
     return FC_ALGORITHM_DIRECT;
   }
   if (winograd_pays(plan, p)) {

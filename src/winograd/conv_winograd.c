@@ -5,8 +5,10 @@
  * items are (image, group, block of tiles, part of the output-channel blocks): an item
  * transforms its tile block's input into the GEMM's slivers (the threads together, into one V,
  * for a single streamed image split into parts), then per output-channel block runs
- * the products on the micro-kernels and the output transform while that block's M is in L2. The
- * engine executes unprepared (engine.h): a one-shot call transforms the weights itself. */
+ * the products on the micro-kernels and the output transform while that block's M is in L2; one
+ * image of few tiles runs them with the output channels along the vectors instead (channel_lanes),
+ * each thread a range of output channels. The engine executes unprepared (engine.h): a one-shot
+ * call transforms the weights itself. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,14 @@
 #define FC_WINOGRAD_U_FLOATS (INT64_C(1) << 16)
 #define FC_WINOGRAD_STREAMED_BLOCKS 4
 #define FC_WINOGRAD_PLAN_U_FLOATS (INT64_C(1) << 21)
+/* One image of at most this many tiles and channel pairs runs its products with the output
+ * channels along the vectors (channel_lanes). Against the products along the tiles, one thread,
+ * AVX-512 (channels, map): 512 7x7 0.87, 6x6 0.85, 8x8 0.88, 10x10 0.70, 12x12 (36 tiles) 0.82,
+ * 14x14 (49) 0.98; 384 7x7 0.85, 256 8x8 0.84; F(4x4) 512 8x8 0.68, 16x16 0.89; but 768 7x7 1.04
+ * and 1024 7x7 1.16, whose weights (21 and 38 MB) stream from memory slower in the short runs of
+ * the transform's blocks. */
+#define FC_WINOGRAD_LANES_TILES 36
+#define FC_WINOGRAD_LANES_PAIRS (512 * 512)
 /* From this many work items per thread, uneven items balance under dynamic scheduling. */
 #define FC_ITEMS_PER_THREAD 3
 /* Channels-last input is transposed to channels-first in blocks of this many channels and
@@ -51,6 +61,17 @@ typedef struct winograd_state {
 typedef struct phases {
   int64_t m_h, m_w, dil_h, dil_w, tiles_h, tiles_w;
 } phases;
+
+/* p's output tiled by `tile`. */
+static phases output_phases(const fc_problem *p, const fc_winograd_tile *tile) {
+  const int64_t dil_h = p->dilation[1], dil_w = p->dilation[2];
+  return (phases){.m_h = tile->m_h,
+                  .m_w = tile->m_w,
+                  .dil_h = dil_h,
+                  .dil_w = dil_w,
+                  .tiles_h = fc_div_ceil(fc_div_ceil(p->out[1], dil_h), tile->m_h),
+                  .tiles_w = fc_div_ceil(fc_div_ceil(p->out[2], dil_w), tile->m_w)};
+}
 
 /* The output row of tile row `tile_row`'s first outputs and the output column of its tile 0. */
 static void tile_row_origin(const phases *ph, int64_t tile_row, int64_t *row, int64_t *column) {
@@ -103,7 +124,7 @@ static fc_status prepare(const fc_conv_params *p, const void *weight, void **sta
     return FC_STATUS_OUT_OF_MEMORY;
   }
   for (int64_t g = 0; g < groups; g++)
-    tile->weights_f32((const float *)weight + g * ocg * icg * taps, ocg, icg, gemm->mr,
+    tile->weights_f32((const float *)weight + g * ocg * icg * taps, ocg, icg, icg, gemm->mr,
                       st->u + g * frequencies * st->packed_floats, st->packed_floats);
   *state = st;
   *bytes = (int64_t)sizeof *st + groups * frequencies * st->packed_floats * (int64_t)sizeof(float);
@@ -220,6 +241,90 @@ static void tile_block(int64_t nr, int64_t tiles, int64_t blocks, int64_t b, int
   *tb = fc_min(tiles, nr * ((b + 1) * slivers / blocks)) - *t0;
 }
 
+/* A map of few tiles (resnet50.l4.3x3: 16) gives the products above a sliver or two of tiles
+ * against hundreds of channels: the micro-kernel's rows (8 of 14 on AVX-512) broadcast U and its
+ * one vector of tiles is loaded for every row, so the loads bound it. With the output channels
+ * along the vectors instead, M_f^T = V_f^T U_f^T: the tiles are the rows, in panels of mr tiles
+ * the input transform writes as it does slivers (mr is half its vector or whole vectors), and U's
+ * slivers are the weight transform's panels of nr output channels. The tile whose mr fits the
+ * vectors, or NULL. */
+static const fc_gemm_tile *channel_lanes_tile(const fc_simd_kernels *k) {
+  const int lanes = k->winograd->lanes;
+  const fc_gemm_tile *tiles[] = {&k->gemm_f32->wide_tile, &k->gemm_f32->tile};
+  for (int i = 0; i < 2; i++)
+    if (2 * tiles[i]->mr == lanes || tiles[i]->mr % lanes == 0) return tiles[i];
+  return NULL;
+}
+
+/* The GEMM tile of the products with the channels along the vectors for one image of p's tiled by
+ * `tile` (at most FC_WINOGRAD_LANES_TILES tiles and FC_WINOGRAD_LANES_PAIRS channel pairs), or
+ * NULL. */
+static const fc_gemm_tile *few_tiles(const fc_problem *p, const fc_winograd_tile *tile) {
+  const phases ph = output_phases(p, tile);
+  if (p->batch * p->groups != 1 ||
+      ph.dil_h * ph.dil_w * ph.tiles_h * ph.tiles_w > FC_WINOGRAD_LANES_TILES ||
+      p->in_per_group * p->out_per_group > FC_WINOGRAD_LANES_PAIRS)
+    return NULL;
+  return channel_lanes_tile(fc_simd_kernels_selected());
+}
+
+int fc_winograd_channel_lanes(const fc_problem *p) {
+  return fc_simd_kernels_selected() && few_tiles(p, tile_kernels(2, p->kernel[1], p->stride[2]));
+}
+
+/* How a call with the channels along the vectors lays out its buffers: V_f^T in panels of mr
+ * tiles (row c of panel i at v + f * v_stride + (i * icg + c) * mr), U_f^T of one sliver of nr
+ * output channels for one block of c_block input channels (in L2 beside V's rows: u + f * u_stride;
+ * whole vectors of them, as the weight transform takes a vector of input channels at a time) and
+ * M_f^T[tile][nr] for one sliver (mv + f * m_stride). */
+typedef struct lanes_layout {
+  const fc_gemm_tile *gemm;
+  int64_t tiles, c_block, v_stride, u_stride, m_stride;
+} lanes_layout;
+
+/* Output channels [oc0, oc1) of a one-image, one-group call, sliver by sliver: per block of input
+ * channels the weight transform and the products, then the output transform. */
+static void channel_lanes(const fc_engine_call *call, const fc_winograd_tile *tile,
+                          const phases *ph, const lanes_layout *l, const float *v, float *u,
+                          float *mv, int64_t oc0, int64_t oc1) {
+  const fc_problem *p = call->problem;
+  const fc_gemm_tile *gemm = l->gemm;
+  const int64_t icg = p->in_per_group, taps = p->kernel[1] * p->kernel[2], mr = gemm->mr;
+  const int frequencies = tile->t_h * tile->t_w;
+  const int channels_last = p->layout == FC_LAYOUT_CHANNELS_LAST;
+  const int64_t unit = channels_last ? p->out_channels : 1,
+                y_channel = channels_last ? 1 : p->out_volume;
+  for (int64_t s0 = oc0, width; s0 < oc1; s0 += width) {
+    width = fc_min(gemm->nr, oc1 - s0);
+    const int narrow = gemm->tail && width <= gemm->tail_nr;
+    const int64_t packed = narrow ? gemm->tail_nr : gemm->nr;
+    const fc_gemm_ukernel_fn uk = narrow ? gemm->tail : gemm->main;
+    for (int64_t c0 = 0; c0 < icg; c0 += l->c_block) {
+      const int64_t kc = fc_min(l->c_block, icg - c0);
+      tile->weights_f32((const float *)call->weight + (s0 * icg + c0) * taps, width, kc, icg,
+                        packed, u, l->u_stride);
+      for (int f = 0; f < frequencies; f++)
+        for (int64_t t = 0; t < l->tiles; t += mr)
+          uk((size_t)kc, v + f * l->v_stride + (t * icg + c0 * mr), u + f * l->u_stride,
+             mv + f * l->m_stride + t * gemm->nr, (size_t)gemm->nr,
+             (size_t)fc_min(mr, l->tiles - t), (size_t)width, c0 != 0, NULL);
+    }
+    float *y = (float *)call->output + s0 * y_channel;
+    for (int64_t t = 0; t < l->tiles; t++) {
+      int64_t oh, ow;
+      tile_row_origin(ph, t / ph->tiles_w, &oh, &ow);
+      ow += ph->dil_w * tile->m_w * (t % ph->tiles_w);
+      const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, ph->dil_h)),
+                    cols = fc_min(tile->m_w, fc_div_ceil(p->out[2] - ow, ph->dil_w));
+      if (rows > 0 && cols > 0)
+        tile->output_lanes_f32(mv + t * gemm->nr, l->m_stride, width,
+                               call->bias ? (const float *)call->bias + s0 : NULL,
+                               y + (oh * p->out[2] + ow) * unit, y_channel,
+                               ph->dil_h * p->out[2] * unit, ph->dil_w * unit, rows, cols);
+    }
+  }
+}
+
 static fc_status execute(const fc_engine_call *call, int m) {
   const fc_problem *p = call->problem;
   const fc_simd_kernels *kernels = fc_simd_kernels_selected();
@@ -233,12 +338,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
    * width: tile column c of tile j of width phase b reads copy phase b + d_w (c % step_w), index
    * j + c / step_w (padded_input.h), so consecutive tiles of a tile row read consecutive floats. */
   const int64_t dil_h = p->dilation[1], dil_w = p->dilation[2];
-  const phases ph = {.m_h = tile->m_h,
-                     .m_w = tile->m_w,
-                     .dil_h = dil_h,
-                     .dil_w = dil_w,
-                     .tiles_h = fc_div_ceil(fc_div_ceil(p->out[1], dil_h), tile->m_h),
-                     .tiles_w = fc_div_ceil(fc_div_ceil(p->out[2], dil_w), tile->m_w)};
+  const phases ph = output_phases(p, tile);
   const int64_t tiles_w = ph.tiles_w, tile_rows = dil_h * dil_w * ph.tiles_h;
   const int64_t step_h = tile->step_h, step_w = tile->step_w;
   const int64_t hp = dil_h * (step_h * ph.tiles_h + tile->t_h - step_h),
@@ -272,6 +372,8 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int64_t block_tiles =
       gemm->nr * fc_max(1, FC_WINOGRAD_BLOCK_FLOATS / (frequencies * icg * gemm->nr));
   const int64_t images = p->batch * p->groups;
+  /* One image of few tiles: the products with the channels along the vectors (channel_lanes). */
+  const fc_gemm_tile *lanes_gemm = streamed ? few_tiles(p, tile) : NULL;
   int64_t blocks = streamed ? 1 : fc_div_ceil(tiles, block_tiles);
   if (!streamed && call->num_threads > 1 && (images * blocks) % call->num_threads) {
     const int64_t rounded = fc_max(1, (2 * tiles + block_tiles) / (2 * block_tiles));
@@ -307,12 +409,26 @@ static fc_status execute(const fc_engine_call *call, int m) {
   /* One streamed image of one group split into parts: the threads transform its input channels
    * into one V together, rather than each part transforming all of them again (at two threads,
    * resnet50.l2.3x3's two parts each spent a tenth of one thread's time on the whole input). */
-  const int shared_v = streamed && outer == 1 && parts > 1;
+  const int shared_v = lanes_gemm || (streamed && outer == 1 && parts > 1);
   const int64_t ocb = fc_div_ceil(panels, oc_blocks) * mr; /* at most */
-  const int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
-  const int64_t m_floats = frequencies * skewed(ocb * tb_max);
-  const int64_t u_block_stride = skewed(ocb * icg),
-                u_floats = streamed ? frequencies * u_block_stride : 0;
+  lanes_layout lanes = {.gemm = lanes_gemm, .tiles = tiles};
+  int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
+  int64_t m_floats = frequencies * skewed(ocb * tb_max);
+  int64_t u_block_stride = skewed(ocb * icg),
+          u_floats = streamed ? frequencies * u_block_stride : 0;
+  if (lanes_gemm) { /* U blocks of input channels within the streamed budget */
+    const int64_t panel_rows = fc_div_ceil(tiles, lanes_gemm->mr) * lanes_gemm->mr;
+    const int64_t lanes_per_vector = kernels->winograd->lanes;
+    lanes.c_block =
+        fc_max(1, FC_WINOGRAD_U_FLOATS / (frequencies * lanes_gemm->nr * lanes_per_vector)) *
+        lanes_per_vector;
+    lanes.v_stride = skewed(panel_rows * icg);
+    lanes.u_stride = skewed(lanes.c_block * lanes_gemm->nr);
+    lanes.m_stride = skewed(panel_rows * lanes_gemm->nr);
+    v_floats = frequencies * lanes.v_stride;
+    m_floats = frequencies * lanes.m_stride;
+    u_floats = frequencies * lanes.u_stride;
+  }
   const int channels_last = p->layout == FC_LAYOUT_CHANNELS_LAST;
   /* Channels-last output is written in place (y_col = channels); its input is transposed first. */
   const int64_t y_col = channels_last ? p->out_channels : 1;
@@ -382,7 +498,7 @@ static fc_status execute(const fc_engine_call *call, int m) {
 #pragma omp for schedule(static) nowait
       for (int64_t i = 0; i < p->groups * panels; i++) {
         const int64_t grp = i / panels, oc = i % panels * mr;
-        tile->weights_f32(w + (grp * ocg + oc) * icg * taps, fc_min(mr, ocg - oc), icg, mr,
+        tile->weights_f32(w + (grp * ocg + oc) * icg * taps, fc_min(mr, ocg - oc), icg, icg, mr,
                           all_u + grp * frequencies * packed + oc * icg, packed);
       }
     }
@@ -403,7 +519,9 @@ static fc_status execute(const fc_engine_call *call, int m) {
       if (staged) memset(staging + staging_floats, 0, FC_WINOGRAD_SLACK * sizeof(float));
     }
     if (shared_v) { /* a range of input channels per thread */
-      const fc_winograd_slivers slivers = sliver_layout(gemm, tiles, icg);
+      const fc_winograd_slivers slivers =
+          lanes_gemm ? (fc_winograd_slivers){lanes_gemm->mr, lanes_gemm->mr, tiles, tiles, icg}
+                     : sliver_layout(gemm, tiles, icg);
       const int64_t ranges = call->num_threads;
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < ranges; r++)
@@ -411,49 +529,62 @@ static fc_status execute(const fc_engine_call *call, int m) {
           transform_input(&source, 0, 0, 0, &slivers, r * icg / ranges, (r + 1) * icg / ranges,
                           staging, v, v_floats / frequencies);
     }
+    if (lanes_gemm) { /* a range of output channels, in whole vectors, per thread */
+      const int64_t vectors = fc_div_ceil(ocg, kernels->winograd->lanes),
+                    ranges = fc_min(call->num_threads, vectors);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < ranges; r++)
+        if (ready)
+          channel_lanes(call, tile, &ph, &lanes, v, u_block, mv,
+                        fc_min(ocg, r * vectors / ranges * kernels->winograd->lanes),
+                        fc_min(ocg, (r + 1) * vectors / ranges * kernels->winograd->lanes));
+    } else {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; item++) {
-      if (!ready) continue;
-      const int64_t part = item % parts, b = item / parts % blocks,
-                    grp = item / (parts * blocks) % p->groups,
-                    n = item / (parts * blocks * p->groups);
-      int64_t t0, tb;
-      tile_block(gemm->nr, tiles, blocks, b, &t0, &tb);
-      const fc_winograd_slivers slivers = sliver_layout(gemm, tb, icg);
-      const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
-      if (!shared_v) transform_input(&source, n, grp, t0, &slivers, 0, icg, staging, v, v_stride);
-      for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
-        const int64_t oc0 = mr * (ob * panels / oc_blocks),
-                      ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
-        const float *u = u_all + grp * frequencies * u_all_stride + oc0 * icg;
-        int64_t u_stride = u_all_stride;
-        if (streamed) {
-          tile->weights_f32(w + (grp * ocg + oc0) * icg * taps, ocn, icg, mr, u_block,
-                            u_block_stride);
-          u = u_block;
-          u_stride = u_block_stride;
-        }
-        for (int f = 0; f < frequencies; f++)
-          products(gemm, u + f * u_stride, v + f * v_stride, &slivers, ocn, mv + f * m_stride, tb);
-        for (int64_t oc = 0; oc < ocn; oc++) {
-          const int64_t channel = grp * ocg + oc0 + oc;
-          float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
-                                           : y + (n * p->out_channels + channel) * p->out_volume;
-          /* The block's tiles, tile row by tile row; a row's outputs end with the block's, as
-           * the next block may belong to another thread. A tile row's outputs are d apart, and
-           * end with its phase's (ragged phases: fewer rows or columns, or none). */
-          for (int64_t t = t0, count; t < t0 + tb; t += count) {
-            const int64_t column = t % tiles_w;
-            int64_t oh, ow;
-            tile_row_origin(&ph, t / tiles_w, &oh, &ow);
-            ow += dil_w * tile->m_w * column;
-            count = fc_min(t0 + tb - t, tiles_w - column);
-            const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, dil_h)),
-                          width = fc_min(fc_div_ceil(p->out[2] - ow, dil_w), tile->m_w * count);
-            if (rows > 0 && width > 0)
-              tile->output_f32(mv + oc * tb + t - t0, m_stride, count, bias ? bias + channel : NULL,
-                               y_channel + (oh * p->out[2] + ow) * y_col, dil_h * p->out[2] * y_col,
-                               dil_w * y_col, rows, width);
+      for (int64_t item = 0; item < items; item++) {
+        if (!ready) continue;
+        const int64_t part = item % parts, b = item / parts % blocks,
+                      grp = item / (parts * blocks) % p->groups,
+                      n = item / (parts * blocks * p->groups);
+        int64_t t0, tb;
+        tile_block(gemm->nr, tiles, blocks, b, &t0, &tb);
+        const fc_winograd_slivers slivers = sliver_layout(gemm, tb, icg);
+        const int64_t v_stride = v_floats / frequencies, m_stride = m_floats / frequencies;
+        if (!shared_v) transform_input(&source, n, grp, t0, &slivers, 0, icg, staging, v, v_stride);
+        for (int64_t ob = part * per_part; ob < fc_min(oc_blocks, (part + 1) * per_part); ob++) {
+          const int64_t oc0 = mr * (ob * panels / oc_blocks),
+                        ocn = fc_min(ocg, mr * ((ob + 1) * panels / oc_blocks)) - oc0;
+          const float *u = u_all + grp * frequencies * u_all_stride + oc0 * icg;
+          int64_t u_stride = u_all_stride;
+          if (streamed) {
+            tile->weights_f32(w + (grp * ocg + oc0) * icg * taps, ocn, icg, icg, mr, u_block,
+                              u_block_stride);
+            u = u_block;
+            u_stride = u_block_stride;
+          }
+          for (int f = 0; f < frequencies; f++)
+            products(gemm, u + f * u_stride, v + f * v_stride, &slivers, ocn, mv + f * m_stride,
+                     tb);
+          for (int64_t oc = 0; oc < ocn; oc++) {
+            const int64_t channel = grp * ocg + oc0 + oc;
+            float *y_channel = channels_last ? y + n * p->out_volume * p->out_channels + channel
+                                             : y + (n * p->out_channels + channel) * p->out_volume;
+            /* The block's tiles, tile row by tile row; a row's outputs end with the block's, as
+             * the next block may belong to another thread. A tile row's outputs are d apart, and
+             * end with its phase's (ragged phases: fewer rows or columns, or none). */
+            for (int64_t t = t0, count; t < t0 + tb; t += count) {
+              const int64_t column = t % tiles_w;
+              int64_t oh, ow;
+              tile_row_origin(&ph, t / tiles_w, &oh, &ow);
+              ow += dil_w * tile->m_w * column;
+              count = fc_min(t0 + tb - t, tiles_w - column);
+              const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, dil_h)),
+                            width = fc_min(fc_div_ceil(p->out[2] - ow, dil_w), tile->m_w * count);
+              if (rows > 0 && width > 0)
+                tile->output_f32(mv + oc * tb + t - t0, m_stride, count,
+                                 bias ? bias + channel : NULL,
+                                 y_channel + (oh * p->out[2] + ow) * y_col,
+                                 dil_h * p->out[2] * y_col, dil_w * y_col, rows, width);
+            }
           }
         }
       }

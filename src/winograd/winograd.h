@@ -28,7 +28,14 @@
  * whose inputs (and outputs) lie d apart. The padded copy is split into m_w d_w phases along the
  * width: tile column c of a tile of width phase b is copy phase b + d_w (c % m_w), so consecutive
  * tiles stay consecutive floats, and the transforms only step d_h rows and d_w copy phases where
- * they stepped 1. Dilation 1 is the one-phase case of the same code. */
+ * they stepped 1. Dilation 1 is the one-phase case of the same code.
+ *
+ * One image of few tiles (resnet50.l4.3x3: 16 tiles, 512 channels) runs the products transposed,
+ * M_f^T = V_f^T U_f^T, with the output channels along the vectors: the input transform writes the
+ * tiles as the GEMM's A panels (slivers of mr tiles, half a vector on x86), the weight transform
+ * writes U_f^T's slivers of nr output channels (weights_f32 with mr = nr, a multiple of the vector:
+ * whole-vector loads and transposes of FC_L input channels at a time), and output_lanes_f32
+ * transforms one tile of a vector of output channels. */
 #ifndef FASTCONV_WINOGRAD_WINOGRAD_H
 #define FASTCONV_WINOGRAD_WINOGRAD_H
 
@@ -43,7 +50,7 @@
 /* How a block's tiles lie in the GEMM's packed B slivers: slivers of nr tiles, and from tile
  * tail_from on slivers of tail_nr tiles (the last one filled to its width). Tile t of row k (an
  * input channel) is float k * width + t - start of its sliver, which begins at float start * rows.
- * The widths are multiples of the vector length. */
+ * The widths are multiples of the vector length, or half of it. */
 typedef struct fc_winograd_slivers {
   int64_t nr, tail_nr; /* the GEMM tile's widths */
   int64_t tail_from;   /* the first tile of the tail_nr slivers (tiles: none) */
@@ -79,10 +86,12 @@ typedef struct fc_winograd_tile {
   int m_h, m_w;       /* outputs per tile along the height (1 for a 1-D layer) and the width */
   int t_h, t_w;       /* inputs per tile: m + 2 (5 for stride 2), or 1 along a 1-D layer's height */
   int step_h, step_w; /* inputs between consecutive tiles: stride x m */
-  /* One group's weights w[oc][ic][k_h][k_w] (k = t - m + 1) to U_f for every frequency f, packed
-   * as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows: u + f * u_stride. */
-  void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,
-                      int64_t u_stride);
+  /* Weights w[oc][ic][k_h][k_w] (k = t - m + 1) of ocg output channels and icg input channels,
+   * row_channels apart (an output channel's row of w holds row_channels input channels), to U_f for
+   * every frequency f, packed as the GEMM's pack_a packs U_f[ocg][icg] with panels of mr rows:
+   * u + f * u_stride. */
+  void (*weights_f32)(const float *w, int64_t ocg, int64_t icg, int64_t row_channels, int64_t mr,
+                      float *u, int64_t u_stride);
   /* One channel's tiles of a block, tiles [first, first + slivers->tiles) of the grid, from its
    * padded copy into row `channel` of the block's slivers V + f * v_stride for every frequency f
    * (the last sliver filled to its width). */
@@ -94,6 +103,13 @@ typedef struct fc_winograd_tile {
    * times the channel count for channels-last. */
   void (*output_f32)(const float *m, int64_t m_stride, int64_t count, const float *bias, float *y,
                      int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w);
+  /* One tile of `channels` output channels, from M[f * m_stride + c] (channel c) to `rows` x
+   * `cols` outputs, output (i, j) of channel c at y + c * y_channel + i * y_row + j * y_col, plus
+   * bias[c] (bias may be NULL): the output transform of products run with the channels along the
+   * vectors. */
+  void (*output_lanes_f32)(const float *m, int64_t m_stride, int64_t channels, const float *bias,
+                           float *y, int64_t y_channel, int64_t y_row, int64_t y_col, int64_t rows,
+                           int64_t cols);
 } fc_winograd_tile;
 
 /* Which tile: F(2) and F(4) at stride 1, F(2) at stride 2. */
@@ -104,6 +120,7 @@ enum { FC_WINOGRAD_F2, FC_WINOGRAD_F4, FC_WINOGRAD_F2_STRIDE2, FC_WINOGRAD_TILE_
  * where direct's are finite). */
 typedef struct fc_winograd_kernels {
   fc_winograd_tile tiles[FC_WINOGRAD_TILE_KINDS][2];
+  int lanes; /* floats of the ISA's vectors */
   int (*all_finite_f32)(const float *x, int64_t count);
 } fc_winograd_kernels;
 

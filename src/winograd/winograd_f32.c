@@ -140,14 +140,20 @@ typedef float fc_vhalf __attribute__((vector_size(FC_VEC_BYTES / 2)));
 typedef float fc_vhalfu __attribute__((vector_size(FC_VEC_BYTES / 2), aligned(4), may_alias));
 #if FC_L == 4
 #define CONCAT 0, 1, 2, 3
+#define LOW_HALF 0, 1
+#define HIGH_HALF 2, 3
 #define HALVES_LO 0, 4, 2, 6
 #define HALVES_HI 1, 5, 3, 7
 #elif FC_L == 8
 #define CONCAT 0, 1, 2, 3, 4, 5, 6, 7
+#define LOW_HALF 0, 1, 2, 3
+#define HIGH_HALF 4, 5, 6, 7
 #define HALVES_LO 0, 8, 1, 9, 4, 12, 5, 13
 #define HALVES_HI 2, 10, 3, 11, 6, 14, 7, 15
 #else
 #define CONCAT 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#define LOW_HALF 0, 1, 2, 3, 4, 5, 6, 7
+#define HIGH_HALF 8, 9, 10, 11, 12, 13, 14, 15
 #define HALVES_LO 0, 16, 1, 17, 2, 18, 3, 19, 8, 24, 9, 25, 10, 26, 11, 27
 #define HALVES_HI 4, 20, 5, 21, 6, 22, 7, 23, 12, 28, 13, 29, 14, 30, 15, 31
 #endif
@@ -167,6 +173,23 @@ FC_INLINE void taps_by_halves(const float *const lane[FC_L], int t, fc_vf x[HALF
 #pragma GCC unroll 8
     for (int i = 0; i < HALF; i++) x[i] = y[i];
   }
+}
+
+/* G g G^T of FC_L filters from their tap vectors tap[k_h * k_w] (row-major), frequency f stored at
+ * o + f * u_stride, its first `left` lanes (all from FC_L on). */
+FC_INLINE void filter(const axis *h, const axis *w_axis, const fc_vf *tap, float *o,
+                      int64_t u_stride, int64_t left) {
+  fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
+#pragma GCC unroll 3
+  for (int a = 0; a < h->k; a++)
+#pragma GCC unroll 3
+    for (int b = 0; b < w_axis->k; b++) g[a][b] = tap[a * w_axis->k + b];
+  sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
+           (const fc_vf(*)[MAX_T])g, out);
+#pragma GCC unroll 6
+  for (int i = 0; i < h->t; i++)
+#pragma GCC unroll 6
+    for (int k = 0; k < w_axis->t; k++, o += u_stride) store_lanes(o, out[i][k], left);
 }
 
 /* Floats of a chunk of a packed panel, lcm(mr, FC_L): whole vectors holding whole input channels
@@ -194,10 +217,10 @@ FC_INLINE int64_t chunk_floats(int64_t mr) {
  * last output channel repeat it (rows the products compute and never store); lanes past the last
  * input channel are not stored. */
 FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_t ocg, int64_t icg,
-                       int64_t mr, float *u, int64_t u_stride) {
+                       int64_t row_channels, int64_t mr, float *u, int64_t u_stride) {
   const int taps = h->k * w_axis->k;
   const int64_t chunk = chunk_floats(mr), chunk_channels = chunk / mr;
-  const int64_t panel_floats = mr * icg, row_floats = icg * taps;
+  const int64_t panel_floats = mr * icg, row_floats = row_channels * taps;
   float stage[MAX_MR * MAX_CHUNK_CHANNELS * MAX_K * MAX_K];
   for (int64_t p = 0; p * mr < ocg; p++) {
     const int64_t rows = ocg - p * mr < mr ? ocg - p * mr : mr;
@@ -212,7 +235,7 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
         for (int64_t r = 0; r < rows; r++)
           for (int64_t i = 0; i < src_row; i++)
             stage[r * src_row + i] =
-                c0 * taps + i < row_floats ? panel[r * row_floats + c0 * taps + i] : 0.0f;
+                c0 * taps + i < icg * taps ? panel[r * row_floats + c0 * taps + i] : 0.0f;
       }
       const int64_t first = c0 * mr;
       /* The rows' weights come from memory: without the prefetch the loads wait on them while
@@ -244,19 +267,114 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
           for (int l = 0; l < FC_L; l++) gathered[l] = lane[l][t];
           tap[t] = fc_load(gathered);
         }
-        fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
-#pragma GCC unroll 3
-        for (int a = 0; a < h->k; a++)
-#pragma GCC unroll 3
-          for (int b = 0; b < w_axis->k; b++) g[a][b] = tap[a * w_axis->k + b];
-        sandwich(&h->g[0][0], MAX_K, h->t, h->k, &w_axis->g[0][0], MAX_K, w_axis->t, w_axis->k,
-                 (const fc_vf(*)[MAX_T])g, out);
-        float *o = dst + first + v;
-#pragma GCC unroll 6
-        for (int i = 0; i < h->t; i++)
-#pragma GCC unroll 6
-          for (int k = 0; k < w_axis->t; k++, o += u_stride)
-            store_lanes(o, out[i][k], panel_floats - first - v);
+        filter(h, w_axis, tap, dst + first + v, u_stride, panel_floats - first - v);
+      }
+    }
+  }
+}
+
+/* x[i] = lane i of the FC_L vectors x. On AVX-512 as two rounds within 128-bit lanes and two of
+ * whole 128-bit lanes, which run twice as fast as the lane-crossing interleaves of the generic
+ * perfect shuffle (log2(FC_L) rounds of interleaving x[i] with x[i + FC_L / 2]). */
+#if FC_L == 16
+#define UNPACK_LO 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29
+#define UNPACK_HI 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31
+#define PAIRS_LO 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define PAIRS_HI 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define QUARTERS_EVEN 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27
+#define QUARTERS_ODD 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31
+FC_INLINE void transpose(fc_vf x[FC_L]) {
+  fc_vf t[FC_L], u[FC_L];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], UNPACK_LO);
+    t[2 * i + 1] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], UNPACK_HI);
+  }
+  /* u[4 i + k]: rows 4 i .. 4 i + 3 of column 4 L + k in 128-bit lane L */
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    u[4 * i] = __builtin_shufflevector(t[4 * i], t[4 * i + 2], PAIRS_LO);
+    u[4 * i + 1] = __builtin_shufflevector(t[4 * i], t[4 * i + 2], PAIRS_HI);
+    u[4 * i + 2] = __builtin_shufflevector(t[4 * i + 1], t[4 * i + 3], PAIRS_LO);
+    u[4 * i + 3] = __builtin_shufflevector(t[4 * i + 1], t[4 * i + 3], PAIRS_HI);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; k++)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+      t[8 * h + 2 * k] = __builtin_shufflevector(u[8 * h + k], u[8 * h + 4 + k], QUARTERS_EVEN);
+      t[8 * h + 2 * k + 1] = __builtin_shufflevector(u[8 * h + k], u[8 * h + 4 + k], QUARTERS_ODD);
+    }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; k++)
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++) {
+      x[4 * q + k] = __builtin_shufflevector(t[2 * k + q], t[8 + 2 * k + q], QUARTERS_EVEN);
+      x[4 * (q + 2) + k] = __builtin_shufflevector(t[2 * k + q], t[8 + 2 * k + q], QUARTERS_ODD);
+    }
+}
+#else
+FC_INLINE void transpose(fc_vf x[FC_L]) {
+#pragma GCC unroll 4
+  for (int round = 1; round < FC_L; round *= 2) {
+    fc_vf y[FC_L];
+#pragma GCC unroll 8
+    for (int i = 0; i < FC_L / 2; i++) {
+      y[2 * i] = interleave_lo(x[i], x[i + FC_L / 2]);
+      y[2 * i + 1] = interleave_hi(x[i], x[i + FC_L / 2]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < FC_L; i++) x[i] = y[i];
+  }
+}
+#endif
+
+/* The weight transform for panels of whole vectors (mr a multiple of FC_L: U_f^T's slivers of
+ * output channels, conv_winograd.c), FC_L output channels x FC_L input channels at a time: each
+ * output channel's taps of those input channels are FC_L * taps contiguous floats, so whole-vector
+ * loads and taps transposes of FC_L x FC_L make the tap vectors of all FC_L input channels at
+ * once (the lanes of a panel of 14 or 8 rows mix input channels, and weights() gathers each vector
+ * by halves: 2.5x slower here). Lanes past the last output channel repeat it. */
+FC_INLINE void weights_by_vectors(const axis *h, const axis *w_axis, const float *w, int64_t ocg,
+                                  int64_t icg, int64_t row_channels, int64_t mr, float *u,
+                                  int64_t u_stride) {
+  const int taps = h->k * w_axis->k;
+  const int64_t panel_floats = mr * icg, row_floats = row_channels * taps;
+  float stage[FC_L * FC_L * MAX_K * MAX_K];
+  for (int64_t o0 = 0; o0 < ocg; o0 += FC_L) {
+    float *dst = u + o0 / mr * panel_floats + o0 % mr;
+    for (int64_t c0 = 0; c0 < icg; c0 += FC_L) {
+      const int64_t channels = icg - c0 < FC_L ? icg - c0 : FC_L;
+      const float *src = w + o0 * row_floats + c0 * taps;
+      int64_t src_row = row_floats;
+      if (o0 + FC_L > ocg ||
+          channels < FC_L) { /* ragged: the rows, the last repeated, zero-padded */
+        for (int64_t l = 0; l < FC_L; l++)
+          for (int64_t i = 0; i < FC_L * taps; i++)
+            stage[l * FC_L * taps + i] =
+                i < channels * taps ? src[(o0 + l < ocg ? l : ocg - 1 - o0) * row_floats + i]
+                                    : 0.0f;
+        src = stage;
+        src_row = FC_L * taps;
+      }
+      /* the taps of the channel being gathered: taps blocks of FC_L make FC_L channels */
+      fc_vf g[MAX_K * MAX_K];
+      int have = 0, c = 0;
+#pragma GCC unroll 9
+      for (int j = 0; j < taps; j++) {
+        fc_vf x[FC_L];
+        const float *r = src + j * FC_L;
+#pragma GCC unroll 16
+        for (int l = 0; l < FC_L; l++, r += src_row) x[l] = fc_load(r);
+        transpose(x);
+#pragma GCC unroll 16
+        for (int i = 0; i < FC_L; i++) {
+          g[have++] = x[i];
+          if (have < taps) continue;
+          have = 0;
+          if (c < channels) filter(h, w_axis, g, dst + (c0 + c) * mr, u_stride, FC_L);
+          c++;
+        }
       }
     }
   }
@@ -265,13 +383,18 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
 /* The weight transform with the GEMM tile's row count as a constant (the ISAs' main and wide
  * tiles: AVX2 6 and 4, AVX-512 14 and 8, NEON 8 and 6). */
 FC_INLINE void weights_for_tile(const axis *h, const axis *w_axis, const float *w, int64_t ocg,
-                                int64_t icg, int64_t mr, float *u, int64_t u_stride) {
+                                int64_t icg, int64_t row_channels, int64_t mr, float *u,
+                                int64_t u_stride) {
   switch (mr) {
-    case 4: weights(h, w_axis, w, ocg, icg, 4, u, u_stride); break;
-    case 6: weights(h, w_axis, w, ocg, icg, 6, u, u_stride); break;
-    case 8: weights(h, w_axis, w, ocg, icg, 8, u, u_stride); break;
-    case 14: weights(h, w_axis, w, ocg, icg, 14, u, u_stride); break;
-    default: weights(h, w_axis, w, ocg, icg, mr, u, u_stride);
+    case 4: weights(h, w_axis, w, ocg, icg, row_channels, 4, u, u_stride); break;
+    case 6: weights(h, w_axis, w, ocg, icg, row_channels, 6, u, u_stride); break;
+    case 8: weights(h, w_axis, w, ocg, icg, row_channels, 8, u, u_stride); break;
+    case 14: weights(h, w_axis, w, ocg, icg, row_channels, 14, u, u_stride); break;
+    default:
+      if (mr % FC_L == 0)
+        weights_by_vectors(h, w_axis, w, ocg, icg, row_channels, mr, u, u_stride);
+      else
+        weights(h, w_axis, w, ocg, icg, row_channels, mr, u, u_stride);
   }
 }
 
@@ -323,13 +446,39 @@ FC_INLINE void input(const axis *h, const axis *w_axis, const float *padded,
     /* Padding past the last tile is the last sliver's (past tail_from, sliver_start would place
      * it in a tail sliver of its own: the 8x48 tile's last vector of 24 tiles). */
     const int64_t start = q < tiles ? fc_winograd_sliver_start(slivers, q) : last;
-    float *dst =
-        v + start * slivers->rows + channel * fc_winograd_sliver_width(slivers, start) + q - start;
+    const int64_t width = fc_winograd_sliver_width(slivers, start);
+    float *dst = v + start * slivers->rows + channel * width + q - start;
+    if (width < FC_L) { /* panels of half a vector: each half to its own, if there is one */
+      const int high = start + width < end;
+#pragma GCC unroll 6
+      for (int i = 0; i < h->t; i++)
+#pragma GCC unroll 6
+        for (int k = 0; k < w_axis->t; k++) {
+          float *f = dst + (i * w_axis->t + k) * v_stride;
+          *(fc_vhalfu *)f = __builtin_shufflevector(out[i][k], out[i][k], LOW_HALF);
+          if (high)
+            *(fc_vhalfu *)(f + width * slivers->rows) =
+                __builtin_shufflevector(out[i][k], out[i][k], HIGH_HALF);
+        }
+      continue;
+    }
 #pragma GCC unroll 6
     for (int i = 0; i < h->t; i++)
 #pragma GCC unroll 6
       for (int k = 0; k < w_axis->t; k++) fc_store(dst + (i * w_axis->t + k) * v_stride, out[i][k]);
   }
+}
+
+/* out = A^T M A for one vector of M's frequencies, frequency f at m[f * m_stride]. */
+FC_INLINE void inverse(const axis *h, const axis *w_axis, const float *m, int64_t m_stride,
+                       fc_vf out[][MAX_T]) {
+  fc_vf x[MAX_T][MAX_T];
+#pragma GCC unroll 6
+  for (int i = 0; i < h->t; i++)
+#pragma GCC unroll 6
+    for (int k = 0; k < w_axis->t; k++) x[i][k] = fc_load(m + (i * w_axis->t + k) * m_stride);
+  sandwich(&h->at[0][0], MAX_T, h->m, h->t, &w_axis->at[0][0], MAX_T, w_axis->m, w_axis->t,
+           (const fc_vf(*)[MAX_T])x, out);
 }
 
 /* Y = A^T M A + bias for FC_L tiles at a time; output column j of tile t is m t + j (times
@@ -340,14 +489,8 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
   const int m = w_axis->m;
   const fc_vf b = fc_set1(bias ? *bias : 0.0f);
   for (int64_t t = 0; t < count; t += FC_L) {
-    fc_vf x[MAX_T][MAX_T], out[MAX_T][MAX_T];
-#pragma GCC unroll 6
-    for (int i = 0; i < h->t; i++)
-#pragma GCC unroll 6
-      for (int k = 0; k < w_axis->t; k++)
-        x[i][k] = fc_load(mv + (i * w_axis->t + k) * m_stride + t);
-    sandwich(&h->at[0][0], MAX_T, h->m, h->t, &w_axis->at[0][0], MAX_T, m, w_axis->t,
-             (const fc_vf(*)[MAX_T])x, out);
+    fc_vf out[MAX_T][MAX_T];
+    inverse(h, w_axis, mv + t, m_stride, out);
     /* Tile t's outputs are m apart: interleave the m column vectors in registers when the
      * outputs are contiguous, storing the last, partial vectors under a mask (resnet50.l2.3x3's
      * tile rows of 14 tiles are never a whole vector), else through the stack. */
@@ -383,10 +526,37 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
   }
 }
 
+/* Y = A^T M A + bias for one tile, vectorised over FC_L output channels at a time: frequency f of
+ * channel c at M[f * m_stride + c], channel c's outputs at y + c * y_channel + i * y_row + j *
+ * y_col for the tile's first rows x cols. For a map of few tiles, whose products run with the
+ * output channels along the vectors (conv_winograd.c). */
+FC_INLINE void output_lanes(const axis *h, const axis *w_axis, const float *mv, int64_t m_stride,
+                            int64_t channels, const float *bias, float *y, int64_t y_channel,
+                            int64_t y_row, int64_t y_col, int64_t rows, int64_t cols) {
+  for (int64_t c = 0; c < channels; c += FC_L) {
+    const int lanes = (int)(channels - c < FC_L ? channels - c : FC_L);
+    fc_vf out[MAX_T][MAX_T];
+    inverse(h, w_axis, mv + c, m_stride, out);
+    const fc_vf b = bias ? fc_load_partial(bias + c, lanes) : fc_zero();
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++) {
+        const fc_vf o = out[i][j] + b;
+        float *dst = y + c * y_channel + i * y_row + j * y_col;
+        if (y_channel == 1) {
+          store_lanes(dst, o, lanes);
+        } else { /* channels-first: the channels' outputs are planes apart */
+          float lane[FC_L];
+          fc_store(lane, o);
+          for (int l = 0; l < lanes; l++) dst[l * y_channel] = lane[l];
+        }
+      }
+  }
+}
+
 #define TILE(H, W, NAME)                                                                           \
-  static void NAME##_weights(const float *w, int64_t ocg, int64_t icg, int64_t mr, float *u,       \
-                             int64_t u_stride) {                                                   \
-    weights_for_tile(&H, &W, w, ocg, icg, mr, u, u_stride);                                        \
+  static void NAME##_weights(const float *w, int64_t ocg, int64_t icg, int64_t row_channels,       \
+                             int64_t mr, float *u, int64_t u_stride) {                             \
+    weights_for_tile(&H, &W, w, ocg, icg, row_channels, mr, u, u_stride);                          \
   }                                                                                                \
   static void NAME##_input(const float *padded, const fc_winograd_grid *grid, int64_t first,       \
                            float *v, int64_t v_stride, const fc_winograd_slivers *slivers,         \
@@ -396,6 +566,11 @@ FC_INLINE void output(const axis *h, const axis *w_axis, const float *mv, int64_
   static void NAME##_output(const float *m, int64_t m_stride, int64_t count, const float *bias,    \
                             float *y, int64_t y_row, int64_t y_col, int64_t rows, int64_t out_w) { \
     output(&H, &W, m, m_stride, count, bias, y, y_row, y_col, rows, out_w);                        \
+  }                                                                                                \
+  static void NAME##_output_lanes(const float *m, int64_t m_stride, int64_t channels,              \
+                                  const float *bias, float *y, int64_t y_channel, int64_t y_row,   \
+                                  int64_t y_col, int64_t rows, int64_t cols) {                     \
+    output_lanes(&H, &W, m, m_stride, channels, bias, y, y_channel, y_row, y_col, rows, cols);     \
   }
 
 TILE(f2, f2, f2x2)
@@ -421,9 +596,9 @@ static int all_finite(const float *x, int64_t count) {
 /* The sizes as constants (a static initializer cannot read the axis structs): a 1-D layer's height
  * is one output from one input per tile. */
 #define ENTRY_2D(M, T, STEP, NAME) \
-  { M, M, T, T, STEP, STEP, NAME##_weights, NAME##_input, NAME##_output }
+  { M, M, T, T, STEP, STEP, NAME##_weights, NAME##_input, NAME##_output, NAME##_output_lanes }
 #define ENTRY_1D(M, T, STEP, NAME) \
-  { 1, M, 1, T, 1, STEP, NAME##_weights, NAME##_input, NAME##_output }
+  { 1, M, 1, T, 1, STEP, NAME##_weights, NAME##_input, NAME##_output, NAME##_output_lanes }
 
 const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {
     .tiles =
@@ -433,5 +608,6 @@ const fc_winograd_kernels FC_SYM(fc_winograd_kernels) = {
             [FC_WINOGRAD_F2_STRIDE2] = {ENTRY_2D(2, 5, 4, f2x2_stride2),
                                         ENTRY_1D(2, 5, 4, f2x1_stride2)},
         },
+    .lanes = FC_L,
     .all_finite_f32 = all_finite,
 };
