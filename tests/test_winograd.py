@@ -533,8 +533,8 @@ def test_auto_checks_large_inputs_for_nonfinite_values_on_every_thread(where, th
     np.testing.assert_array_equal(np.isnan(got), np.isnan(direct))
 
 
-def rms_error(algorithm, cin, rng, dilation=1, stride=1):
-    size = 14 * dilation * stride  # each phase 14 x 14 outputs
+def rms_error(algorithm, cin, rng, dilation=1, stride=1, outputs=14):
+    size = outputs * dilation * stride  # each phase outputs x outputs
     x = rng.standard_normal((1, cin, size, size), dtype=np.float32)
     w = (rng.standard_normal((32, cin, 3, 3)) / math.sqrt(9 * cin)).astype(np.float32)
     kw = dict(stride=stride, padding=dilation, dilation=dilation, algorithm=algorithm)
@@ -545,15 +545,24 @@ def rms_error(algorithm, cin, rng, dilation=1, stride=1):
 
 
 @pytest.mark.parametrize(
-    ("cin", "dilation", "stride"),
-    [(64, 1, 1), (256, 1, 1), (512, 1, 1), (256, 2, 1), (128, 1, 2), (512, 1, 2)],
+    ("cin", "dilation", "stride", "outputs"),
+    [
+        (64, 1, 1, 14),
+        (256, 1, 1, 14),
+        (512, 1, 1, 14),
+        (512, 1, 1, 7),
+        (256, 2, 1, 14),
+        (128, 1, 2, 14),
+        (512, 1, 2, 14),
+    ],
 )
-def test_error_within_twice_direct(cin, dilation, stride):
+def test_error_within_twice_direct(cin, dilation, stride, outputs):
     """Issue 4's bound: F(2x2, 3x3)'s relative RMS error stays within 2x direct float32's, dilated
-    (deeplab's 256 channels, dilation 2) as undilated, and at stride 2."""
-    rms_w, _ = rms_error("winograd", cin, np.random.default_rng(cin), dilation, stride)
-    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin), dilation, stride)
-    assert rms_w <= 2 * rms_d, (cin, dilation, stride, rms_w, rms_d)
+    (deeplab's 256 channels, dilation 2) as undilated, at stride 2, and on a 7x7 map (its products
+    with the channels along the vectors)."""
+    rms_w, _ = rms_error("winograd", cin, np.random.default_rng(cin), dilation, stride, outputs)
+    rms_d, _ = rms_error("direct", cin, np.random.default_rng(cin), dilation, stride, outputs)
+    assert rms_w <= 2 * rms_d, (cin, dilation, stride, outputs, rms_w, rms_d)
 
 
 @pytest.mark.parametrize("algorithm", WINOGRADS)
