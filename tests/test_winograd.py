@@ -324,6 +324,7 @@ FEW_TILES = [  # (cin, cout, size, dilation, stride): one image of at most 16 ti
     (512, 512, (7, 7), 1, 1),  # resnet50.l4.3x3
     (37, 50, (5, 3), 1, 1),  # channels off the vectors, the slivers and a transpose block
     (16, 16, (2, 2), 1, 1),  # one tile
+    (3, 5, (6, 12), 1, 1),  # fewer channels than a vector: one narrow sliver
     (100, 200, (8, 8), 1, 1),  # a sliver of a vector past the last full one
     (64, 97, (13, 14), 2, 1),  # dilated: the tiles of four phases
     (48, 33, (14, 13), 1, 2),  # stride 2
