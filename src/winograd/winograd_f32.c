@@ -177,8 +177,8 @@ FC_INLINE void taps_by_halves(const float *const lane[FC_L], int t, fc_vf x[HALF
 
 /* G g G^T of FC_L filters from their tap vectors tap[k_h * k_w] (row-major), frequency f stored at
  * o + f * u_stride, its first `left` lanes (all from FC_L on). */
-FC_INLINE void filter(const axis *h, const axis *w_axis, const fc_vf *tap, float *o,
-                      int64_t u_stride, int64_t left) {
+FC_INLINE void transform_filters(const axis *h, const axis *w_axis, const fc_vf *tap, float *o,
+                                 int64_t u_stride, int64_t left) {
   fc_vf g[MAX_T][MAX_T], out[MAX_T][MAX_T];
 #pragma GCC unroll 3
   for (int a = 0; a < h->k; a++)
@@ -267,7 +267,7 @@ FC_INLINE void weights(const axis *h, const axis *w_axis, const float *w, int64_
           for (int l = 0; l < FC_L; l++) gathered[l] = lane[l][t];
           tap[t] = fc_load(gathered);
         }
-        filter(h, w_axis, tap, dst + first + v, u_stride, panel_floats - first - v);
+        transform_filters(h, w_axis, tap, dst + first + v, u_stride, panel_floats - first - v);
       }
     }
   }
@@ -372,7 +372,7 @@ FC_INLINE void weights_by_vectors(const axis *h, const axis *w_axis, const float
           g[have++] = x[i];
           if (have < taps) continue;
           have = 0;
-          if (c < channels) filter(h, w_axis, g, dst + (c0 + c) * mr, u_stride, FC_L);
+          if (c < channels) transform_filters(h, w_axis, g, dst + (c0 + c) * mr, u_stride, FC_L);
           c++;
         }
       }
@@ -381,7 +381,8 @@ FC_INLINE void weights_by_vectors(const axis *h, const axis *w_axis, const float
 }
 
 /* The weight transform with the GEMM tile's row count as a constant (the ISAs' main and wide
- * tiles: AVX2 6 and 4, AVX-512 14 and 8, NEON 8 and 6). */
+ * tiles: AVX2 6 and 4, AVX-512 14 and 8, NEON 8 and 6); panels of whole vectors (the slivers of
+ * the products along the channels: 48 and 16 on AVX-512) by vectors. */
 FC_INLINE void weights_for_tile(const axis *h, const axis *w_axis, const float *w, int64_t ocg,
                                 int64_t icg, int64_t row_channels, int64_t mr, float *u,
                                 int64_t u_stride) {
