@@ -116,7 +116,9 @@ int fc_direct_simd_one_sliver_map(const fc_problem *p) {
       !dense_layer(p->transposed, p->in_per_group, p->out_per_group, p->kernel_volume, kernels))
     return 0;
   const fc_gemm_tile *t = fc_gemm_tile_for_rows(kernels->gemm_f32, (size_t)p->out_per_group);
-  return small_map(p, kernels) && p->out_volume == t->nr + 1 && p->out_per_group % t->mr == 0;
+  return small_map(p, kernels) && kernels->gemm_f32->one_sliver_and_column(
+                                      t, (size_t)p->out_per_group, (size_t)p->out_volume,
+                                      (size_t)(p->in_per_group * p->kernel_volume));
 }
 
 /* Panel j of every group's GEMM weights (group j / panels): A_g = W_g (ocg x icg * kvol) or, for

@@ -102,6 +102,9 @@ typedef struct fc_gemm_ops {
   void (*driver)(const fc_gemm_tile *t, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  fc_pack_b_fn pack_b, const void *pack_ctx, float *c, size_t ldc, const float *bias,
                  float *work);
+  /* Whether driver runs an m x n C of an unpacked A (lda) as one full sliver and one column, its A
+   * read in place and never packed (gemm_f32.c, driver_one_sliver_and_column). */
+  int (*one_sliver_and_column)(const fc_gemm_tile *t, size_t m, size_t n, size_t lda);
 } fc_gemm_ops;
 
 /* The tile for a GEMM of `rows` rows (the output channels): the one whose panels pad them least.

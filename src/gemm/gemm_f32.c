@@ -279,4 +279,5 @@ const fc_gemm_ops FC_SYM(fc_gemm_f32_ops) = {
     .packed_a_floats = packed_a_floats,
     .pack_a = pack_a,
     .driver = driver,
+    .one_sliver_and_column = one_sliver_and_column,
 };
