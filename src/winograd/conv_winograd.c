@@ -80,6 +80,12 @@ static void tile_row_origin(const phases *ph, int64_t tile_row, int64_t *row, in
   *column = phase % ph->dil_w;
 }
 
+/* The output row and column of tile t's first output (tiles row-major over the tile rows). */
+static void tile_origin(const phases *ph, int64_t t, int64_t *row, int64_t *column) {
+  tile_row_origin(ph, t / ph->tiles_w, row, column);
+  *column += ph->dil_w * ph->m_w * (t % ph->tiles_w);
+}
+
 /* The tile kernels of F(m x m) (F(m) for a 1-D layer, whose height kernel is 1) at the layer's
  * stride on this ISA. */
 static const fc_winograd_tile *tile_kernels(int m, int64_t kernel_h, int64_t stride_w) {
@@ -312,8 +318,7 @@ static void channel_lanes(const fc_engine_call *call, const fc_winograd_tile *ti
     float *y = (float *)call->output + s0 * y_channel;
     for (int64_t t = 0; t < l->tiles; t++) {
       int64_t oh, ow;
-      tile_row_origin(ph, t / ph->tiles_w, &oh, &ow);
-      ow += ph->dil_w * tile->m_w * (t % ph->tiles_w);
+      tile_origin(ph, t, &oh, &ow);
       const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, ph->dil_h)),
                     cols = fc_min(tile->m_w, fc_div_ceil(p->out[2] - ow, ph->dil_w));
       if (rows > 0 && cols > 0)
@@ -412,16 +417,15 @@ static fc_status execute(const fc_engine_call *call, int m) {
   const int shared_v = lanes_gemm || (streamed && outer == 1 && parts > 1);
   const int64_t ocb = fc_div_ceil(panels, oc_blocks) * mr; /* at most */
   lanes_layout lanes = {.gemm = lanes_gemm, .tiles = tiles};
+  const int64_t vector = kernels->winograd->lanes; /* floats */
   int64_t v_floats = frequencies * skewed(fc_div_ceil(tb_max, gemm->nr) * gemm->nr * icg);
   int64_t m_floats = frequencies * skewed(ocb * tb_max);
   int64_t u_block_stride = skewed(ocb * icg),
           u_floats = streamed ? frequencies * u_block_stride : 0;
   if (lanes_gemm) { /* U blocks of input channels within the streamed budget */
     const int64_t panel_rows = fc_div_ceil(tiles, lanes_gemm->mr) * lanes_gemm->mr;
-    const int64_t lanes_per_vector = kernels->winograd->lanes;
     lanes.c_block =
-        fc_max(1, FC_WINOGRAD_U_FLOATS / (frequencies * lanes_gemm->nr * lanes_per_vector)) *
-        lanes_per_vector;
+        fc_max(1, FC_WINOGRAD_U_FLOATS / (frequencies * lanes_gemm->nr * vector)) * vector;
     lanes.v_stride = skewed(panel_rows * icg);
     lanes.u_stride = skewed(lanes.c_block * lanes_gemm->nr);
     lanes.m_stride = skewed(panel_rows * lanes_gemm->nr);
@@ -530,14 +534,13 @@ static fc_status execute(const fc_engine_call *call, int m) {
                           staging, v, v_floats / frequencies);
     }
     if (lanes_gemm) { /* a range of output channels, in whole vectors, per thread */
-      const int64_t vectors = fc_div_ceil(ocg, kernels->winograd->lanes),
-                    ranges = fc_min(call->num_threads, vectors);
+      const int64_t vectors = fc_div_ceil(ocg, vector), ranges = fc_min(call->num_threads, vectors);
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < ranges; r++)
         if (ready)
           channel_lanes(call, tile, &ph, &lanes, v, u_block, mv,
-                        fc_min(ocg, r * vectors / ranges * kernels->winograd->lanes),
-                        fc_min(ocg, (r + 1) * vectors / ranges * kernels->winograd->lanes));
+                        fc_min(ocg, r * vectors / ranges * vector),
+                        fc_min(ocg, (r + 1) * vectors / ranges * vector));
     } else {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t item = 0; item < items; item++) {
@@ -572,11 +575,9 @@ static fc_status execute(const fc_engine_call *call, int m) {
              * the next block may belong to another thread. A tile row's outputs are d apart, and
              * end with its phase's (ragged phases: fewer rows or columns, or none). */
             for (int64_t t = t0, count; t < t0 + tb; t += count) {
-              const int64_t column = t % tiles_w;
               int64_t oh, ow;
-              tile_row_origin(&ph, t / tiles_w, &oh, &ow);
-              ow += dil_w * tile->m_w * column;
-              count = fc_min(t0 + tb - t, tiles_w - column);
+              tile_origin(&ph, t, &oh, &ow);
+              count = fc_min(t0 + tb - t, tiles_w - t % tiles_w);
               const int64_t rows = fc_min(tile->m_h, fc_div_ceil(p->out[1] - oh, dil_h)),
                             width = fc_min(fc_div_ceil(p->out[2] - ow, dil_w), tile->m_w * count);
               if (rows > 0 && width > 0)
